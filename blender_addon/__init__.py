@@ -1,0 +1,16 @@
+"""FaceCap: facial performance capture onto a FLAME-topology head rig (Blender extension)."""
+import bpy
+
+from . import operators, panels, preferences
+
+_CLASSES = preferences.CLASSES + operators.CLASSES + panels.CLASSES
+
+
+def register():
+    for cls in _CLASSES:
+        bpy.utils.register_class(cls)
+
+
+def unregister():
+    for cls in reversed(_CLASSES):
+        bpy.utils.unregister_class(cls)

@@ -1,0 +1,78 @@
+"""Pack the installable Blender extension: python build_addon.py [--out dist/facecap.zip] [--no-wheels]
+
+The zip holds the add-on, the bpy-free models package it runs on, the built head asset with its
+attribution and licences, and wheels for this platform (cp311, manylinux x86_64) of what Blender lacks.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+RUNTIME_WHEELS = ("scipy==1.15.3", "onnxruntime==1.31.1")  # numpy ships with Blender
+PLATFORM = ["--platform", "manylinux_2_28_x86_64", "--platform", "manylinux_2_17_x86_64",
+            "--platform", "manylinux2014_x86_64"]
+MODEL_FILES = ["models/__init__.py", "models/geometry.py", "models/raster.py"]
+
+
+def download_wheels(dest: Path) -> list[Path]:
+    dest.mkdir(parents=True, exist_ok=True)
+    wheels = []
+    for spec in RUNTIME_WHEELS:
+        name = spec.split("==")[0].replace("-", "_")
+        found = sorted(dest.glob(f"{name}-{spec.split('==')[1]}-*.whl"))
+        if not found:
+            subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+                            "--python-version", "3.11", "--implementation", "cp", *PLATFORM, "-d", str(dest), spec],
+                           check=True)
+            found = sorted(dest.glob(f"{name}-{spec.split('==')[1]}-*.whl"))
+        if not found:
+            raise SystemExit(f"error: no wheel for {spec} was downloaded into {dest}")
+        wheels.append(found[-1])
+    return wheels
+
+
+def build(out: Path, with_wheels: bool = True) -> Path:
+    sys.path.insert(0, str(ROOT))
+    from models.head import load_head_asset
+    from models.head.build import asset_path
+    from models.head.sources import shared_dir
+
+    load_head_asset()
+    asset_file = asset_path()
+    wheels = download_wheels(ROOT / ".cache" / "wheels") if with_wheels else []
+    manifest = (ROOT / "blender_addon" / "blender_manifest.toml").read_text()
+    if wheels:
+        manifest += "wheels = [\n" + "".join(f'  "./wheels/{w.name}",\n' for w in wheels) + "]\n"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("blender_manifest.toml", manifest)
+        for path in sorted((ROOT / "blender_addon").glob("*.py")):
+            z.write(path, path.name)
+        for rel in MODEL_FILES + sorted(str(p.relative_to(ROOT)) for p in (ROOT / "models/head").glob("*.py")):
+            z.write(ROOT / rel, rel)
+        z.write(asset_file, "data/head_asset.npz")
+        z.write(shared_dir() / "assets/ict_facekit/LICENSE", "licenses/ICT-FaceKit-LICENSE.txt")
+        z.writestr("licenses/ATTRIBUTION.txt", (ROOT / "ATTRIBUTION.md").read_text())
+        for wheel in wheels:
+            z.write(wheel, f"wheels/{wheel.name}")
+    shutil.move(tmp, out)
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", type=Path, default=ROOT / "dist" / "facecap.zip")
+    parser.add_argument("--no-wheels", action="store_true", help="skip the bundled wheels (for a quick local test)")
+    args = parser.parse_args()
+    print(build(args.out, not args.no_wheels))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""ARKit blendshapes on FLAME topology from ICT-FaceKit: transfer, symmetry, fold repair, fold count."""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.optimize import linear_sum_assignment
+from scipy.spatial.distance import cdist
+
+from ..geometry import face_normals, uniform_laplacian
+from .arkit import ARKIT_NAMES, MIRROR_PAIRS, OMITTED, ict_sources
+
+
+def transfer_displacements(ict_deltas: dict[str, np.ndarray], rotation_scale, target_faces: np.ndarray,
+                           triangles: np.ndarray, bary: np.ndarray, skin: np.ndarray,
+                           n_vertices: int) -> tuple[tuple[str, ...], np.ndarray]:
+    """Displacement of each FLAME skin vertex = the ICT displacement at its corresponding surface point."""
+    names = tuple(n for n in ARKIT_NAMES if n not in OMITTED)
+    out = np.zeros((len(names), n_vertices, 3))
+    for k, name in enumerate(names):
+        delta = rotation_scale(sum(ict_deltas[s] for s in ict_sources(name)))
+        out[k, skin] = np.einsum("pk,pkc->pc", bary, delta[target_faces[triangles]])
+    return names, out
+
+
+def mirror_map(vertices: np.ndarray, groups: list[np.ndarray]) -> np.ndarray:
+    """Bijective mirror map across x = 0: optimal assignment within each group (skin; the eyeballs as a pair).
+
+    Nearest-neighbour matching is not enough: the FLAME template is up to 3.7 mm asymmetric, more than
+    the spacing of the eyelid vertices.
+    """
+    out = np.arange(len(vertices))
+    for src, dst in groups:
+        cost = cdist(vertices[src], vertices[dst] * [-1, 1, 1])
+        rows, cols = linear_sum_assignment(cost)
+        out[src[rows]] = dst[cols]
+    return out
+
+
+def mirror_displacement(d: np.ndarray, mirror: np.ndarray) -> np.ndarray:
+    return d[..., mirror, :] * np.array([-1.0, 1.0, 1.0])
+
+
+def symmetrize_pairs(names, shapes: np.ndarray, mirror: np.ndarray) -> np.ndarray:
+    """Make each Left shape the exact mirror image of its Right partner (their average)."""
+    out = shapes.copy()
+    for left, right in MIRROR_PAIRS:
+        if left not in names:
+            continue
+        i, j = names.index(left), names.index(right)
+        avg_right = 0.5 * (shapes[j] + mirror_displacement(shapes[i], mirror))
+        out[j] = avg_right
+        out[i] = mirror_displacement(avg_right, mirror)
+    return out
+
+
+def asymmetry_pct(names, shapes: np.ndarray, mirror: np.ndarray) -> dict[str, float]:
+    """|D_right - mirror(D_left)| / |D_right| per pair, in percent."""
+    out = {}
+    for left, right in MIRROR_PAIRS:
+        if left not in names:
+            continue
+        dl, dr = shapes[names.index(left)], shapes[names.index(right)]
+        out[left[: -len("Left")]] = float(100 * np.linalg.norm(dr - mirror_displacement(dl, mirror))
+                                          / max(np.linalg.norm(dr), 1e-12))
+    return out
+
+
+def triangle_neighbours(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (a, b) of triangles sharing an edge."""
+    e = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    owner = np.tile(np.arange(len(faces)), 3)
+    key = np.sort(e, axis=1)
+    order = np.lexsort((key[:, 1], key[:, 0]))
+    key, owner = key[order], owner[order]
+    same = (key[1:] == key[:-1]).all(1)
+    return owner[:-1][same], owner[1:][same]
+
+
+def folded_triangles(rest: np.ndarray, deformed: np.ndarray, faces: np.ndarray, pairs=None) -> np.ndarray:
+    """Triangles that turned over relative to their neighbours.
+
+    A triangle counts as flipped when its normal points against the mean normal of its edge
+    neighbours, and did not at rest. Unlike a comparison with the rest normal, this ignores the
+    large but legitimate rotations of rolling lips or a closing lid, and catches the folds.
+    """
+    a, b = triangle_neighbours(faces) if pairs is None else pairs
+
+    def against(v):
+        n = face_normals(v, faces)
+        nb = np.zeros_like(n)
+        np.add.at(nb, a, n[b])
+        np.add.at(nb, b, n[a])
+        return (n * nb).sum(-1) < 0
+
+    return np.where(against(deformed) & ~against(rest))[0]
+
+
+def repair_folds(rest: np.ndarray, shape: np.ndarray, faces: np.ndarray, pinned: np.ndarray | None = None,
+                 max_rings: int = 8) -> np.ndarray:
+    """Replace the displacement around folded triangles by a harmonic fill from its surroundings.
+
+    The region (folded triangles grown by a few rings) takes the smoothest displacement that agrees
+    with the untouched mesh around it, which moves the patch almost rigidly and so unfolds it. The
+    region grows until no fold is left. `pinned` vertices (e.g. the lid margins) keep their displacement.
+    """
+    from scipy.sparse.linalg import spsolve
+
+    n = len(rest)
+    lap = uniform_laplacian(faces, n)
+    adj = (sp.diags(lap.diagonal()) - lap).astype(bool).astype(float)
+    pairs = triangle_neighbours(faces)
+    d = shape.copy()
+    for rings in range(1, max_rings + 1):
+        bad = folded_triangles(rest, rest + d, faces, pairs)
+        if not len(bad):
+            break
+        region = np.zeros(n, bool)
+        region[faces[bad].ravel()] = True
+        for _ in range(rings):
+            region |= np.asarray(adj @ region.astype(float)).ravel() > 0
+        if pinned is not None:
+            region &= ~pinned
+        free = np.where(region)[0]
+        known = np.where(~region)[0]
+        a = lap[free][:, free].tocsc()
+        rhs = -lap[free][:, known] @ d[known]
+        d[free] = np.column_stack([spsolve(a, rhs[:, k]) for k in range(3)])
+    return d

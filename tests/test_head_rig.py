@@ -1,0 +1,102 @@
+"""The Blender rig: creation, shape keys, bones, identity edits, equality with the numpy model, the add-on."""
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+
+from models.head import HeadModel
+
+ROTATIONS = {"neck": np.array([0.2, 0.35, -0.1]), "jaw": np.array([0.18, 0.02, 0.0]),
+             "eye_left": np.array([0.05, 0.3, 0.0]), "eye_right": np.array([0.12, -0.25, 0.0])}
+
+
+def test_rig_has_arkit_shape_keys_bones_and_attribution(head_asset, empty_scene):
+    from blender_addon import rig
+
+    obj, arm = rig.build_head_rig(head_asset)
+    keys = [k.name for k in obj.data.shape_keys.key_blocks]
+    assert keys[0] == "Basis" and keys[1:] == list(head_asset.shape_names)
+    assert {b.name for b in arm.data.bones} == {"root", "neck", "jaw", "eye_left", "eye_right"}
+    assert len(obj.data.vertices) == 5023 and len(obj.data.polygons) == 9976
+    assert "FLAME 2023 Open" in empty_scene.data.texts["FaceCap_ATTRIBUTION"].as_string()
+    assert [m.name for m in obj.data.materials] == ["FaceCap_Skin", "FaceCap_Eye"]
+    assert all(k.value == 0 for k in obj.data.shape_keys.key_blocks[1:])
+    assert np.abs(rig.evaluated_vertices(obj) - head_asset.template).max() < 1e-6
+
+
+def test_forward_model_equals_blender_rig(head_asset, empty_scene):
+    from blender_addon import rig
+
+    rng = np.random.default_rng(3)
+    beta = rng.normal(size=head_asset.n_identity)
+    obj, arm = rig.build_head_rig(head_asset, beta)
+    weights = rng.uniform(0, 1, len(head_asset.shape_names)) * (rng.uniform(size=len(head_asset.shape_names)) < 0.3)
+    rig.set_weights(obj, dict(zip(head_asset.shape_names, weights)))
+    rig.set_pose(arm, ROTATIONS)
+    blender = rig.evaluated_vertices(obj)
+    numpy = HeadModel(head_asset).vertices(beta, weights, **ROTATIONS)[0]
+    assert np.abs(blender - numpy).max() <= 1e-5
+
+
+def test_eye_bone_moves_only_its_eyeball(head_asset, empty_scene):
+    from blender_addon import rig
+
+    obj, arm = rig.build_head_rig(head_asset)
+    rest = rig.evaluated_vertices(obj)
+    rig.set_pose(arm, {"eye_left": np.array([0.0, 0.4, 0.0])})
+    turned = rig.evaluated_vertices(obj)
+    moved = np.linalg.norm(turned - rest, axis=1) > 1e-7
+    assert set(np.where(moved)[0]) <= set(head_asset.eyeball_left.tolist())
+    assert moved[head_asset.eyeball_left].mean() > 0.9
+    # it rotates about the eyeball centre: distances to the centre are kept
+    centre = HeadModel(head_asset).joints()[0, head_asset.joint_names.index("eye_left")]
+    d0 = np.linalg.norm(rest[head_asset.eyeball_left] - centre, axis=1)
+    d1 = np.linalg.norm(turned[head_asset.eyeball_left] - centre, axis=1)
+    assert np.abs(d0 - d1).max() < 1e-6
+
+
+def test_identity_is_editable_after_creation(head_asset, empty_scene):
+    from blender_addon import rig
+
+    obj, arm = rig.build_head_rig(head_asset)
+    beta = np.random.default_rng(5).normal(size=head_asset.n_identity)
+    rig.set_identity(obj, arm, head_asset, beta)
+    model = HeadModel(head_asset)
+    assert np.abs(rig.evaluated_vertices(obj) - model.neutral(beta)[0]).max() < 1e-5
+    joints = model.joints(beta)[0]
+    assert np.allclose(np.array(arm.data.bones["eye_left"].head_local), joints[3], atol=1e-6)
+    rig.set_weights(obj, {"jawOpen": 1.0})
+    expected = model.vertices(beta, np.eye(len(head_asset.shape_names))[head_asset.shape_names.index("jawOpen")])
+    assert np.abs(rig.evaluated_vertices(obj) - expected[0]).max() < 1e-5
+    with pytest.raises(ValueError, match="identity needs 60"):
+        rig.set_identity(obj, arm, head_asset, np.zeros(3))
+
+
+def test_addon_zip_installs_and_registers(head_asset, empty_scene, tmp_path, monkeypatch):
+    import build_addon
+
+    monkeypatch.setenv("FACECAP_CACHE", str(tmp_path / "cache"))
+    zip_path = build_addon.build(tmp_path / "facecap.zip", with_wheels=False)
+    with zipfile.ZipFile(zip_path) as z:
+        names = set(z.namelist())
+        assert {"blender_manifest.toml", "__init__.py", "rig.py", "data/head_asset.npz",
+                "models/head/model.py", "licenses/ICT-FaceKit-LICENSE.txt"} <= names
+        z.extractall(tmp_path / "pkg" / "facecap_test")
+    monkeypatch.syspath_prepend(str(tmp_path / "pkg"))
+    for name in [m for m in sys.modules if m == "models" or m.startswith("models.")]:
+        monkeypatch.delitem(sys.modules, name)  # the packed add-on must use its own copy
+    import importlib
+
+    addon = importlib.import_module("facecap_test")
+    addon.register()
+    try:
+        bpy = empty_scene
+        assert hasattr(bpy.types, "FACECAP_PT_head")
+        assert bpy.ops.facecap.create_head.poll()
+        assert bpy.ops.facecap.create_head(identity_seed=4) == {"FINISHED"}
+        head = bpy.context.view_layer.objects.active
+        assert head.data.shape_keys.key_blocks[-1].name == "noseSneerRight"
+        assert importlib.import_module("facecap_test.deps").head.__name__ == "facecap_test.models.head"
+    finally:
+        addon.unregister()
