@@ -1,0 +1,133 @@
+"""python -m models.semantic {train, export, eval}"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+
+def _asset(args):
+    from models.head.build import load_head_asset
+
+    return load_head_asset(log=lambda *a: print(*a, file=sys.stderr))
+
+
+def _checkpoint(args, asset) -> Path:
+    from models.semantic import data as D
+    from models.semantic.train import PRESETS, run_dir_for
+
+    if args.checkpoint:
+        return Path(args.checkpoint)
+    return run_dir_for(PRESETS[args.preset], D.asset_digest(asset), args.cache) / "best.pt"
+
+
+def cmd_train(args) -> int:
+    from models.semantic.train import PRESETS, train
+
+    config = PRESETS[args.preset]
+    overrides = {k: v for k, v in (("minutes", args.minutes), ("steps", args.steps), ("pool", args.pool))
+                 if v is not None}
+    config = dataclasses.replace(config, **overrides)
+    asset = _asset(args)
+    run = train(asset, config, args.cache, run_dir=args.run_dir, fresh=args.fresh,
+                log=lambda m: print(m, file=sys.stderr, flush=True))
+    print(f"trained: {run}; export with `python -m models.semantic export --checkpoint {run / 'best.pt'}`",
+          file=sys.stderr)
+    return 0
+
+
+def cmd_export(args) -> int:
+    import torch
+
+    from models.semantic import data as D
+    from models.semantic.evaluate import report
+    from models.semantic.export import export_onnx, model_card
+    from models.semantic.runtime import SemanticRuntime
+    from models.semantic.train import load_trained
+
+    asset = _asset(args)
+    ckpt = _checkpoint(args, asset)
+    model = load_trained(asset, ckpt, args.cache)
+    info = torch.load(ckpt, map_location="cpu", weights_only=False)
+    pool = D.load_pool(asset, 2, D.VALIDATION_SEED, args.cache)
+    weights = D.default_sampler()(__import__("numpy").random.default_rng(0), 2)
+    example = D.pose(pool, __import__("numpy").arange(2), weights, D.arkit_columns(asset.shape_names))
+    meta = {"asset_digest": D.asset_digest(asset), "preset": args.preset, "steps": info["step"],
+            "minutes": info["elapsed"] / 60, "device": info["config"]["device"], "checkpoint": ckpt.name}
+    worst = export_onnx(model, args.out, example, pool.neutrals, meta)
+    print(f"exported to {args.out} (ONNX Runtime vs torch: {worst:.2e})", file=sys.stderr)
+    runtime = SemanticRuntime(args.out)
+    scores = report(asset, runtime.retarget, args.cache)
+    meta = json.loads((Path(args.out) / "semantic.json").read_text())
+    (Path(args.out) / "semantic_model_card.md").write_text(model_card(meta, scores, info["config"]))
+    print(json.dumps(scores))
+    return 0
+
+
+def cmd_eval(args) -> int:
+    import numpy as np
+
+    from models.semantic import data as D
+    from models.semantic.evaluate import report
+
+    asset = _asset(args)
+    if args.checkpoint:
+        import torch
+
+        from models.semantic.train import load_trained
+
+        model = load_trained(asset, Path(args.checkpoint), args.cache)
+
+        @torch.no_grad()
+        def retarget(mesh, src, dst):
+            t = lambda x: torch.as_tensor(np.asarray(x, np.float32))  # noqa: E731
+            z = model.encode_expression(t(mesh), t(src))
+            return model.decode(z, model.encode_identity(t(dst)), t(dst)).numpy()
+    else:
+        from models.semantic.runtime import SemanticRuntime
+
+        runtime = SemanticRuntime(args.weights)
+        if runtime.meta.get("asset_digest") != D.asset_digest(asset):
+            print("warning: the exported weights were trained on an earlier build of the head asset",
+                  file=sys.stderr)
+        retarget = runtime.retarget
+    scores = report(asset, retarget, args.cache)
+    if args.json:
+        print(json.dumps(scores))
+    else:
+        for k, v in scores.items():
+            print(f"{k:>22}: {v}")
+    return 0
+
+
+def main(argv=None) -> int:
+    from models.semantic.data import default_cache_dir
+    from models.semantic.runtime import WEIGHTS_DIR
+    from models.semantic.train import PRESETS
+
+    p = argparse.ArgumentParser(prog="python -m models.semantic", description=__doc__)
+    p.add_argument("--cache", type=Path, default=default_cache_dir(), help="cache folder (hierarchy, identities, runs)")
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train (resumes the last run of the same configuration)")
+    t.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
+    t.add_argument("--minutes", type=float, help="time budget of the schedule")
+    t.add_argument("--steps", type=int, help="step budget of the schedule")
+    t.add_argument("--pool", type=int, help="number of training identities (about 3 MB of memory each)")
+    t.add_argument("--run-dir", type=Path, help="where checkpoints go (default: keyed by config under --cache)")
+    t.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint and start over")
+    e = sub.add_parser("export", help="write the ONNX networks and the model card")
+    e.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
+    e.add_argument("--checkpoint", help="a best.pt / last.pt (default: the preset's run)")
+    e.add_argument("--out", type=Path, default=WEIGHTS_DIR)
+    v = sub.add_parser("eval", help="held-out metrics of the shipped ONNX weights")
+    v.add_argument("--json", action="store_true", help="print one JSON object")
+    v.add_argument("--weights", type=Path, default=WEIGHTS_DIR)
+    v.add_argument("--checkpoint", help="evaluate a torch checkpoint instead of the ONNX files")
+    args = p.parse_args(argv)
+    return {"train": cmd_train, "export": cmd_export, "eval": cmd_eval}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,168 @@
+"""Training and evaluation meshes made on the fly from the head asset.
+
+An identity is a neutral ``template + identity_basis @ beta``; its expression shapes are the asset's
+ARKit blendshapes moved onto that neutral by deformation transfer, so the same weights give a
+slightly different displacement on every face. Transfers are the slow part, so a pool of identities
+is computed once and cached; expressions are drawn fresh for every sample, and never reused, so no
+expression is ever seen on two identities (unpaired training).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from models.head.arkit import ARKIT_NAMES
+from models.semantic.transfer import DeformationTransfer
+
+POOL_VERSION = 1
+# Seeds of the disjoint random streams: training identities/expressions, validation, held-out test.
+TRAIN_SEED, VALIDATION_SEED, HELDOUT_SEED = 0, 1_000_003, 2_000_003
+
+
+@dataclasses.dataclass
+class IdentityPool:
+    betas: np.ndarray  # (N, K) identity coefficients
+    neutrals: np.ndarray  # (N, V, 3) metres
+    shapes: np.ndarray  # (N, S, V, 3) transferred blendshape displacements, asset.shape_names order
+
+    def __len__(self) -> int:
+        return len(self.betas)
+
+
+def default_cache_dir() -> Path:
+    from models.head.build import cache_dir
+
+    return cache_dir() / "semantic"
+
+
+def asset_digest(asset) -> str:
+    h = hashlib.sha256()
+    for a in (asset.template, asset.faces, asset.identity_basis, asset.blendshapes):
+        h.update(np.ascontiguousarray(a).tobytes())
+    h.update(json.dumps(list(asset.shape_names)).encode())
+    return h.hexdigest()[:16]
+
+
+def arkit_columns(shape_names) -> np.ndarray:
+    """Column of each asset shape in an ARKIT_NAMES-ordered weight vector."""
+    unknown = [n for n in shape_names if n not in ARKIT_NAMES]
+    if unknown:
+        raise ValueError(f"asset shapes {unknown} are not ARKit names; rebuild the head asset")
+    return np.array([ARKIT_NAMES.index(n) for n in shape_names], np.int64)
+
+
+def sample_betas(rng: np.random.Generator, n: int, k: int, sigma: float = 1.0, clip: float = 2.5) -> np.ndarray:
+    return np.clip(rng.normal(0.0, sigma, (n, k)), -clip, clip).astype(np.float32)
+
+
+def neutrals_of(asset, betas: np.ndarray) -> np.ndarray:
+    basis = asset.identity_basis
+    if betas.shape[-1] != basis.shape[2]:
+        raise ValueError(f"betas have {betas.shape[-1]} components, the asset has {basis.shape[2]}")
+    return (asset.template[None] + np.einsum("vck,nk->nvc", basis, betas)).astype(np.float32)
+
+
+def close_blinks(asset, neutral: np.ndarray, shapes: np.ndarray) -> np.ndarray:
+    """Re-close the lids of the transferred eyeBlink shapes: on another eye shape the transferred lids
+    stop short or overshoot by a millimetre or more, and a blink must stay a closed eye on every face."""
+    from models.geometry import fit_sphere
+    from models.head import eyelids
+    from models.head.quality import lid_margins, skin_faces
+
+    margins = lid_margins(asset)
+    faces = skin_faces(asset)
+    shapes = shapes.copy()
+    for side, eyeball in (("left", asset.eyeball_left), ("right", asset.eyeball_right)):
+        name = "eyeBlink" + side.capitalize()
+        if name not in asset.shape_names:
+            continue
+        k = asset.shape_names.index(name)
+        centre, radius = fit_sphere(neutral[eyeball].astype(np.float64))
+        shapes[k] = eyelids.close_lids(neutral.astype(np.float64), shapes[k].astype(np.float64), faces,
+                                       margins[side], centre, radius)
+    return shapes
+
+
+def build_pool(asset, betas: np.ndarray, progress=None) -> IdentityPool:
+    transfer = DeformationTransfer(asset.template, asset.blendshapes, asset.faces)
+    neutrals = neutrals_of(asset, betas)
+    shapes = np.empty((len(betas), *asset.blendshapes.shape), np.float32)
+    for i, neutral in enumerate(neutrals):
+        shapes[i] = close_blinks(asset, neutral, transfer(neutral))
+        if progress is not None:
+            progress(i + 1, len(betas))
+    return IdentityPool(betas.astype(np.float32), neutrals, shapes)
+
+
+def _atomic_save(path: Path, **arrays) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_pool(asset, n: int, seed: int, cache_dir: Path, sigma: float = 1.0, progress=None) -> IdentityPool:
+    """``n`` identities drawn from ``seed``; cached under ``cache_dir`` keyed by asset and settings."""
+    if n < 1:
+        raise ValueError(f"identity pool size must be >= 1, got {n}")
+    key = hashlib.sha256(f"{asset_digest(asset)}/{n}/{seed}/{sigma}/{POOL_VERSION}".encode()).hexdigest()[:16]
+    path = Path(cache_dir) / f"identities-{key}.npz"
+    if path.is_file():
+        try:
+            with np.load(path) as data:
+                return IdentityPool(data["betas"], data["neutrals"], data["shapes"])
+        except Exception:
+            path.unlink(missing_ok=True)
+    betas = sample_betas(np.random.default_rng(seed), n, asset.n_identity, sigma)
+    pool = build_pool(asset, betas, progress)
+    _atomic_save(path, betas=pool.betas, neutrals=pool.neutrals, shapes=pool.shapes)
+    return pool
+
+
+def pose(pool: IdentityPool, identity: np.ndarray, weights: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """Meshes (B, V, 3) of pool identities wearing ARKit ``weights`` (B, 52)."""
+    w = weights[:, columns]
+    return pool.neutrals[identity] + np.einsum("bs,bsvc->bvc", w, pool.shapes[identity])
+
+
+@dataclasses.dataclass
+class Batch:
+    meshes: np.ndarray  # (B, V, 3)
+    neutrals: np.ndarray  # (B, V, 3)
+    identity: np.ndarray  # (B,) pool index
+    weights: np.ndarray  # (B, 52)
+
+
+class TrainingStream:
+    """Endless random (identity, fresh expression) batches from a pool."""
+
+    def __init__(self, pool: IdentityPool, shape_names, sampler, seed: int = TRAIN_SEED):
+        self.pool = pool
+        self.columns = arkit_columns(shape_names)
+        self.sampler = sampler
+        self.rng = np.random.default_rng(seed)
+
+    def next(self, batch: int) -> Batch:
+        identity = self.rng.integers(0, len(self.pool), batch)
+        weights = self.sampler(self.rng, batch)
+        return Batch(pose(self.pool, identity, weights, self.columns), self.pool.neutrals[identity], identity, weights)
+
+
+def default_sampler():
+    try:
+        from models.expressions import sample_expressions
+    except ImportError as exc:
+        raise ImportError("models/expressions.py (the shared expression sampler) is missing; "
+                          "check out the project's models/ package completely") from exc
+    return sample_expressions

@@ -1,0 +1,95 @@
+"""SEREP's training losses. All geometric terms are in centimetres (the networks' working units).
+
+  rec    mean per-vertex Euclidean error of the reconstruction
+  cycle  expression codes swapped between identities, decoded and re-encoded must come back
+         (squared error divided by the codes' mean squared norm, so shrinking codes cannot game it)
+  delta  mean Euclidean error of the delta (uniform-Laplacian) coordinates: local surface detail
+  edge   mean squared error of edge lengths (cm^2)
+  eyes   mean over eyes of the summed error of the upper-minus-lower lid vectors: the lids must open
+         and close by the right amount
+Default weights are the paper's: rec 1, cycle 1, delta 0.01, edge 10000, eyes 0.01.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+
+from models.geometry import edges_of
+from models.semantic.networks import SCALE
+
+
+@dataclasses.dataclass(frozen=True)
+class LossWeights:
+    rec: float = 1.0
+    cycle: float = 1.0
+    delta: float = 0.01
+    edge: float = 10000.0
+    eyes: float = 0.01
+
+
+def lid_pairs(asset) -> np.ndarray:
+    """(P, 2) (upper, lower) lid-margin vertex pairs of both eyes, matched by arc length, corners dropped."""
+    from models.head.quality import lid_margins
+
+    pairs = []
+    for margins in lid_margins(asset).values():
+        up, lo = margins.upper, margins.lower
+
+        def arc(chain):
+            seg = np.linalg.norm(np.diff(asset.template[chain], axis=0), axis=1)
+            t = np.concatenate([[0.0], np.cumsum(seg)])
+            return t / max(t[-1], 1e-12)
+
+        tu, tl = arc(up), arc(lo)
+        for i in range(1, len(up) - 1):
+            j = int(np.argmin(np.abs(tl[1:-1] - tu[i]))) + 1 if len(lo) > 2 else 0
+            pairs.append((up[i], lo[j]))
+    return np.array(pairs, np.int64).reshape(-1, 2)
+
+
+class Losses(torch.nn.Module):
+    def __init__(self, faces: np.ndarray, n_vertices: int, eye_pairs: np.ndarray,
+                 weights: LossWeights = LossWeights()):
+        super().__init__()
+        e = torch.as_tensor(edges_of(np.asarray(faces)), dtype=torch.long)
+        deg = torch.zeros(n_vertices).index_add_(0, e.reshape(-1), torch.ones(e.numel()))
+        self.register_buffer("e0", e[:, 0].contiguous(), persistent=False)
+        self.register_buffer("e1", e[:, 1].contiguous(), persistent=False)
+        self.register_buffer("inv_deg", 1.0 / deg.clamp(min=1.0), persistent=False)
+        self.register_buffer("eyes_pairs", torch.as_tensor(eye_pairs, dtype=torch.long).reshape(-1, 2),
+                             persistent=False)
+        self.weights = weights
+
+    def delta_coordinates(self, x: torch.Tensor) -> torch.Tensor:
+        s = torch.zeros_like(x)
+        s = s.index_add(1, self.e0, x[:, self.e1]).index_add(1, self.e1, x[:, self.e0])
+        return x - s * self.inv_deg[None, :, None]
+
+    def edge_lengths(self, x: torch.Tensor) -> torch.Tensor:
+        return (x[:, self.e0] - x[:, self.e1]).norm(dim=-1)
+
+    def geometric(self, pred: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        """rec, delta, edge, eyes between meshes given in metres."""
+        p, t = pred * SCALE, target * SCALE
+        out = {
+            "rec": (p - t).norm(dim=-1).mean(),
+            "delta": (self.delta_coordinates(p) - self.delta_coordinates(t)).norm(dim=-1).mean(),
+            "edge": (self.edge_lengths(p) - self.edge_lengths(t)).pow(2).mean(),
+        }
+        if len(self.eyes_pairs):
+            u, lo = self.eyes_pairs[:, 0], self.eyes_pairs[:, 1]
+            gap_err = (p[:, u] - p[:, lo]) - (t[:, u] - t[:, lo])
+            out["eyes"] = gap_err.norm(dim=-1).sum(1).mean() / 2.0
+        else:
+            out["eyes"] = p.new_zeros(())
+        return out
+
+    @staticmethod
+    def cycle(recovered: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        codes = codes.detach()
+        return (recovered - codes).pow(2).sum(-1).mean() / (codes.pow(2).sum(-1).mean() + 1e-6)
+
+    def total(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
+        return sum(getattr(self.weights, k) * v for k, v in terms.items())

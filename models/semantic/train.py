@@ -1,0 +1,236 @@
+"""Training loop: progress bar, periodic validation, atomic checkpoints, resume."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from models.semantic import data as D
+from models.semantic.hierarchy import load_hierarchy
+from models.semantic.losses import LossWeights, Losses, lid_pairs
+from models.semantic.networks import SemanticAutoencoder
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    batch: int = 16
+    cycle_batch: int = 8  # samples per step that also take the swapped-code cycle
+    lr: float = 2e-3
+    lr_final: float = 1e-5
+    warmup_steps: int = 50
+    steps: int = 200_000  # the schedule ends at whichever of steps / minutes comes first
+    minutes: float = 27.0
+    pool: int = 128  # training identities (each carries all transferred blendshapes)
+    identity_sigma: float = 1.0
+    val_every: int = 250
+    val_identities: int = 8
+    val_samples: int = 64
+    checkpoint_every_s: float = 60.0
+    threads: int = 1  # on a shared 2-core box one thread trains 2-3x faster than two
+    device: str = "cpu"
+
+
+PRESETS = {
+    # reaches the eval targets in about half an hour on 2 CPU cores
+    "cpu": TrainConfig(),
+    # more identities, bigger batches, longer schedule for one GPU
+    "gpu": TrainConfig(batch=64, cycle_batch=32, lr=1e-3, steps=150_000, minutes=240.0, pool=1000,
+                       val_every=1000, val_samples=256, threads=8, device="cuda"),
+}
+
+
+def run_dir_for(config: TrainConfig, asset_key: str, cache_dir: Path) -> Path:
+    key = hashlib.sha256(json.dumps({**dataclasses.asdict(config), "asset": asset_key},
+                                    sort_keys=True).encode()).hexdigest()[:12]
+    return Path(cache_dir) / "runs" / key
+
+
+def atomic_torch_save(obj, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def build_model(asset, cache_dir: Path) -> SemanticAutoencoder:
+    h = load_hierarchy(asset.template, asset.faces, Path(cache_dir))
+    return SemanticAutoencoder(h, torch.as_tensor(asset.template))
+
+
+def learning_rate(config: TrainConfig, step: int, progress: float) -> float:
+    warm = min(1.0, (step + 1) / max(config.warmup_steps, 1))
+    cos = 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+    return warm * (config.lr_final + (config.lr - config.lr_final) * cos)
+
+
+def partner_indices(identity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each sample a partner of another identity (its expression code is borrowed); mask of valid pairs."""
+    n = len(identity)
+    perm = (np.arange(n) + 1) % n
+    return perm, identity[perm] != identity
+
+
+def train_step(model, losses: Losses, batch: D.Batch, config: TrainConfig, device) -> dict[str, torch.Tensor]:
+    mesh = torch.as_tensor(batch.meshes, device=device)
+    neutral = torch.as_tensor(batch.neutrals, device=device)
+    z_exp = model.encode_expression(mesh, neutral)
+    z_id = model.encode_identity(neutral)
+    pred = neutral + model.displacement(z_exp, z_id)
+    terms = losses.geometric(pred, mesh)
+    c = min(config.cycle_batch, len(mesh))
+    perm, valid = partner_indices(batch.identity[:c])
+    if c > 1 and valid.any():
+        perm_t = torch.as_tensor(perm, device=device)
+        valid_t = torch.as_tensor(valid, device=device)
+        borrowed = z_exp[:c][perm_t]
+        swapped = neutral[:c] + model.displacement(borrowed, z_id[:c])
+        recovered = model.encode_expression(swapped, neutral[:c])
+        terms["cycle"] = Losses.cycle(recovered[valid_t], borrowed[valid_t])
+    else:
+        terms["cycle"] = mesh.new_zeros(())
+    return terms
+
+
+@dataclasses.dataclass
+class ValidationSet:
+    meshes: np.ndarray
+    neutrals: np.ndarray
+    targets: np.ndarray  # the same expression on a different identity (for retargeting)
+    target_neutrals: np.ndarray
+    face: np.ndarray  # (V,) bool
+
+
+def make_validation(asset, config: TrainConfig, sampler, cache_dir: Path) -> ValidationSet:
+    pool = D.load_pool(asset, config.val_identities, D.VALIDATION_SEED, cache_dir, config.identity_sigma)
+    rng = np.random.default_rng(D.VALIDATION_SEED)
+    cols = D.arkit_columns(asset.shape_names)
+    w = sampler(rng, config.val_samples)
+    a = rng.integers(0, len(pool), config.val_samples)
+    b = (a + 1 + rng.integers(0, len(pool) - 1, config.val_samples)) % len(pool) if len(pool) > 1 else a
+    return ValidationSet(D.pose(pool, a, w, cols), pool.neutrals[a], D.pose(pool, b, w, cols), pool.neutrals[b],
+                         asset.regions["face"].astype(bool))
+
+
+@torch.no_grad()
+def validate(model, val: ValidationSet, device, chunk: int = 32) -> dict[str, float]:
+    model.eval()
+    rec, ret = [], []
+    face = torch.as_tensor(val.face, device=device)
+    for s in range(0, len(val.meshes), chunk):
+        m = torch.as_tensor(val.meshes[s:s + chunk], device=device)
+        n = torch.as_tensor(val.neutrals[s:s + chunk], device=device)
+        t = torch.as_tensor(val.targets[s:s + chunk], device=device)
+        tn = torch.as_tensor(val.target_neutrals[s:s + chunk], device=device)
+        z = model.encode_expression(m, n)
+        rec.append((model.decode(z, model.encode_identity(n), n) - m)[:, face].norm(dim=-1).mean(1))
+        ret.append((model.decode(z, model.encode_identity(tn), tn) - t)[:, face].norm(dim=-1).mean(1))
+    model.train()
+    return {"recon_mm": float(torch.cat(rec).mean()) * 1000, "retarget_mm": float(torch.cat(ret).mean()) * 1000}
+
+
+def train(asset, config: TrainConfig, cache_dir: Path, run_dir: Path | None = None, fresh: bool = False,
+          sampler=None, log=print, show_progress: bool = True) -> Path:
+    """Train (or resume) a run; returns its directory holding ``last.pt`` and ``best.pt``."""
+    from tqdm import tqdm
+
+    torch.set_num_threads(max(1, config.threads))
+    device = torch.device(config.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("this configuration needs a CUDA GPU and torch sees none; use --preset cpu")
+    cache_dir = Path(cache_dir)
+    sampler = sampler or D.default_sampler()
+    run_dir = Path(run_dir) if run_dir else run_dir_for(config, D.asset_digest(asset), cache_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=1))
+
+    torch.manual_seed(D.TRAIN_SEED)
+    model = build_model(asset, cache_dir).to(device)
+    losses = Losses(asset.faces, asset.n_vertices, lid_pairs(asset), LossWeights()).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    log(f"building identity pool ({config.pool} identities, cached after the first time)")
+    pool = D.load_pool(asset, config.pool, D.TRAIN_SEED, cache_dir, config.identity_sigma)
+    stream = D.TrainingStream(pool, asset.shape_names, sampler, D.TRAIN_SEED)
+    val = make_validation(asset, config, sampler, cache_dir)
+
+    step, elapsed, best, history = 0, 0.0, math.inf, []
+    last = run_dir / "last.pt"
+    if last.is_file() and not fresh:
+        ck = torch.load(last, map_location=device, weights_only=False)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        stream.rng.bit_generator.state = ck["rng"]
+        step, elapsed, best, history = ck["step"], ck["elapsed"], ck["best"], ck["history"]
+        log(f"resuming {run_dir} at step {step} ({elapsed / 60:.1f} min trained)")
+
+    def save(path: Path):
+        atomic_torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "rng": stream.rng.bit_generator.state,
+                           "step": step, "elapsed": elapsed, "best": best, "history": history,
+                           "config": dataclasses.asdict(config), "asset": D.asset_digest(asset)}, path)
+
+    budget = config.minutes * 60
+    progress = max(step / config.steps, elapsed / budget)
+    bar = tqdm(total=config.steps, initial=step, disable=not show_progress, dynamic_ncols=True, mininterval=2.0)
+    last_save, t0 = time.monotonic(), time.monotonic() - elapsed
+    running = {}
+    while progress < 1.0:
+        lr = learning_rate(config, step, progress)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        terms = train_step(model, losses, stream.next(config.batch), config, device)
+        loss = losses.total(terms)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        elapsed = time.monotonic() - t0
+        progress = max(step / config.steps, elapsed / budget)
+        for k, v in terms.items():
+            x = float(v.detach())
+            running[k] = 0.98 * running.get(k, x) + 0.02 * x
+        bar.update(1)
+        if step % 20 == 0:
+            bar.set_postfix(loss=f"{float(loss):.4f}", rec_mm=f"{running['rec'] * 10:.3f}",
+                            cyc=f"{running['cycle']:.3f}", lr=f"{lr:.1e}", refresh=False)
+        if step % config.val_every == 0 or progress >= 1.0:
+            v = validate(model, val, device)
+            history.append({"step": step, "minutes": elapsed / 60, **v, **{k: round(x, 6) for k, x in running.items()}})
+            log(f"step {step} {elapsed / 60:.1f} min: val recon {v['recon_mm']:.3f} mm, "
+                f"retarget {v['retarget_mm']:.3f} mm, train rec {running['rec'] * 10:.3f} mm")
+            if v["recon_mm"] + v["retarget_mm"] < best:
+                best = v["recon_mm"] + v["retarget_mm"]
+                save(run_dir / "best.pt")
+        if time.monotonic() - last_save > config.checkpoint_every_s or progress >= 1.0:
+            save(last)
+            last_save = time.monotonic()
+    bar.close()
+    save(last)
+    if not (run_dir / "best.pt").exists():
+        save(run_dir / "best.pt")
+    return run_dir
+
+
+def load_trained(asset, checkpoint: Path, cache_dir: Path, device="cpu") -> SemanticAutoencoder:
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_file():
+        raise FileNotFoundError(f"checkpoint {checkpoint} does not exist; train first with "
+                                "`python -m models.semantic train`")
+    ck = torch.load(checkpoint, map_location=device, weights_only=False)
+    if ck.get("asset") != D.asset_digest(asset):
+        raise RuntimeError(f"checkpoint {checkpoint} was trained on another head asset; retrain with "
+                           "`python -m models.semantic train --fresh`")
+    model = build_model(asset, cache_dir).to(device)
+    model.load_state_dict(ck["model"])
+    return model.eval()

@@ -1,0 +1,78 @@
+"""Training data: identity pool, unpaired sampling, losses on hand-made meshes."""
+import numpy as np
+import pytest
+import torch
+
+from models.semantic import data as D
+from models.semantic.losses import Losses, lid_pairs
+from semantic_helpers import make_test_asset
+
+
+@pytest.fixture(scope="module")
+def asset():
+    return make_test_asset()
+
+
+@pytest.fixture(scope="module")
+def pool(asset, tmp_path_factory):
+    return D.load_pool(asset, 3, 7, tmp_path_factory.mktemp("cache"))
+
+
+def test_pool_is_cached_and_identity_dependent(asset, tmp_path):
+    p1 = D.load_pool(asset, 2, 7, tmp_path)
+    assert len(list(tmp_path.glob("identities-*.npz"))) == 1
+    p2 = D.load_pool(asset, 2, 7, tmp_path)
+    np.testing.assert_array_equal(p1.shapes, p2.shapes)
+    assert p1.shapes.shape == (2, *asset.blendshapes.shape)
+    np.testing.assert_allclose(p1.neutrals, D.neutrals_of(asset, p1.betas), atol=1e-6)
+    # the same shape differs between identities (deformation transfer, not a copy)
+    moving = np.linalg.norm(asset.blendshapes, axis=-1) > 1e-3
+    diff = np.linalg.norm(p1.shapes[0] - p1.shapes[1], axis=-1)[moving]
+    assert diff.max() > 1e-5
+    assert diff.mean() < 0.3 * np.linalg.norm(asset.blendshapes, axis=-1)[moving].mean()
+
+
+def test_blinks_close_on_every_identity(asset, pool):
+    from models.head.quality import eyelid_gap_mm
+    from models.semantic.evaluate import blink_weights
+
+    cols = D.arkit_columns(asset.shape_names)
+    for i in range(len(pool)):
+        closed = D.pose(pool, np.array([i]), blink_weights(), cols)[0]
+        assert eyelid_gap_mm(asset, closed) < 1.0
+        assert eyelid_gap_mm(asset, pool.neutrals[i]) > 5.0
+
+
+def test_stream_never_repeats_an_expression(asset, pool):
+    stream = D.TrainingStream(pool, asset.shape_names, D.default_sampler(), seed=0)
+    batches = [stream.next(8) for _ in range(4)]
+    w = np.concatenate([b.weights for b in batches])
+    assert len(np.unique(w.round(6), axis=0)) == len(w)
+    b = batches[0]
+    cols = D.arkit_columns(asset.shape_names)
+    np.testing.assert_allclose(b.meshes, D.pose(pool, b.identity, b.weights, cols), atol=1e-6)
+    assert b.meshes.shape == (8, asset.n_vertices, 3)
+
+
+def test_arkit_columns_reject_unknown_names():
+    with pytest.raises(ValueError, match="not ARKit names"):
+        D.arkit_columns(("smile",))
+
+
+def test_losses_on_hand_made_meshes(asset):
+    losses = Losses(asset.faces, asset.n_vertices, lid_pairs(asset))
+    x = torch.as_tensor(asset.template)[None]
+    zero = losses.geometric(x, x)
+    assert all(float(v) == 0 for v in zero.values())
+    shifted = losses.geometric(x + torch.tensor([0.001, 0.0, 0.0]), x)  # 1 mm translation
+    assert abs(float(shifted["rec"]) - 0.1) < 1e-5  # centimetres
+    assert float(shifted["edge"]) < 1e-10 and float(shifted["delta"]) < 1e-5 and float(shifted["eyes"]) < 1e-5
+    scaled = losses.geometric(x * 1.01, x)
+    assert float(scaled["edge"]) > 0
+    # eyes: opening only the lids changes the lid term
+    lids = torch.zeros_like(x)
+    lids[0, losses.eyes_pairs[:, 0], 1] = 0.001
+    assert float(losses.geometric(x + lids, x)["eyes"]) > 0
+    codes = torch.randn(4, 64)
+    assert float(Losses.cycle(codes, codes)) == 0
+    assert abs(float(Losses.cycle(codes * 0.0, codes)) - 1.0) < 1e-4

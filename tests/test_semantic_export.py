@@ -1,0 +1,61 @@
+"""ONNX export parity and the torch-free runtime."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from models.semantic import data as D
+from models.semantic.export import export_onnx
+from models.semantic.runtime import SemanticRuntime
+from models.semantic.train import build_model
+from semantic_helpers import make_test_asset
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    asset = make_test_asset()
+    cache = tmp_path_factory.mktemp("cache")
+    torch.manual_seed(0)
+    model = build_model(asset, cache).eval()
+    with torch.no_grad():  # a non-zero last layer, so the decoder's output is not trivially zero
+        model.d_mesh.convs[-1].linear.weight.normal_(0, 0.05)
+    pool = D.load_pool(asset, 2, 3, cache)
+    w = D.default_sampler()(np.random.default_rng(0), 2)
+    mesh = D.pose(pool, np.arange(2), w, D.arkit_columns(asset.shape_names))
+    out = tmp_path_factory.mktemp("weights")
+    worst = export_onnx(model, out, mesh, pool.neutrals, {"asset_digest": D.asset_digest(asset)})
+    return model, out, worst, mesh, pool.neutrals
+
+
+def test_onnx_runtime_matches_torch(exported):
+    model, out, worst, mesh, neutrals = exported
+    assert worst < 1e-4
+    rt = SemanticRuntime(out)
+    # another batch size than the export example: the batch axis is dynamic
+    m = np.concatenate([mesh, mesh[:1]])
+    n = np.concatenate([neutrals, neutrals[:1]])
+    with torch.no_grad():
+        z_exp = model.encode_expression(torch.as_tensor(m), torch.as_tensor(n)).numpy()
+        z_id = model.encode_identity(torch.as_tensor(n)).numpy()
+        moved = model.decode(torch.as_tensor(z_exp), torch.as_tensor(z_id), torch.as_tensor(n[::-1].copy())).numpy()
+    np.testing.assert_allclose(rt.encode_expression(m, n), z_exp, atol=1e-4)
+    np.testing.assert_allclose(rt.encode_identity(n), z_id, atol=1e-4)
+    np.testing.assert_allclose(rt.retarget(m, n, n[::-1].copy()), moved, atol=1e-4)
+    assert sum(f.stat().st_size for f in out.glob("*.onnx")) < 8e6
+
+
+def test_runtime_rejects_bad_input(exported, tmp_path):
+    _, out, _, mesh, _ = exported
+    rt = SemanticRuntime(out)
+    with pytest.raises(ValueError, match="FLAME topology"):
+        rt.encode_identity(mesh[:, :100])
+    with pytest.raises(FileNotFoundError, match="python -m models.semantic export"):
+        SemanticRuntime(tmp_path)
+
+
+def test_runtime_does_not_import_torch():
+    code = ("import sys, models.semantic.runtime as r; "
+            "assert 'torch' not in sys.modules, 'runtime imported torch'")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=str(__import__('pathlib').Path(__file__).parents[1]))
