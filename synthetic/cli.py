@@ -1,0 +1,89 @@
+"""python -m synthetic {render, verify, sheet, bench}."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .config import DEVICES, ConfigError, RenderConfig, parse_shard
+
+
+def _add_render_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--resolution", type=int, default=256, help="square image size in pixels (default 256)")
+    p.add_argument("--samples", type=int, default=16, help="Cycles samples per pixel (default 16)")
+    p.add_argument("--workers", type=int, default=1, help="render processes; threads are split between them")
+    p.add_argument("--threads", type=int, default=0, help="render threads per worker (default: cores / workers)")
+    p.add_argument("--device", default="auto", choices=DEVICES, help="Cycles device (default auto)")
+    p.add_argument("--hdri-dir", type=Path, default=None, help="extra .exr/.hdr environment maps")
+    p.add_argument("--no-denoise", action="store_true", help="skip OpenImageDenoise")
+    p.add_argument("--no-occluders", action="store_true", help="never add glasses, hands or shapes")
+    p.add_argument("--masks", action="store_true",
+                   help="also write masks/NNNNNN.png: 0 background, 1 head, 2 teeth/gums, 3 shoulders, 4 occluders, "
+                        "5 glasses lenses")
+    p.add_argument("--transparent", action="store_true",
+                   help="debug: transparent background, the alpha channel is the silhouette")
+
+
+def _config(a, out, count, seed, shard=(0, 1)) -> RenderConfig:
+    return RenderConfig(out=Path(out), count=count, seed=seed, resolution=a.resolution, samples=a.samples,
+                        shard=shard, workers=a.workers, device=a.device, hdri_dir=a.hdri_dir,
+                        denoise=not a.no_denoise, transparent=a.transparent, occluders=not a.no_occluders,
+                        masks=a.masks,
+                        threads=a.threads)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m synthetic", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("render", help="render a dataset (resumable: run the same command again)")
+    r.add_argument("--out", required=True, type=Path)
+    r.add_argument("--count", required=True, type=int, help="samples in the whole dataset (all shards)")
+    r.add_argument("--seed", required=True, type=int)
+    r.add_argument("--shard", default="0/1", help="K/N: render indices i with i %% N == K (K from 0)")
+    _add_render_options(r)
+    v = sub.add_parser("verify", help="check a dataset and print a summary (exit 1 on problems)")
+    v.add_argument("dir", type=Path)
+    v.add_argument("--partial", action="store_true", help="check only the shards present in DIR")
+    s = sub.add_parser("sheet", help="write a contact sheet with landmarks drawn")
+    s.add_argument("dir", type=Path)
+    s.add_argument("--out", type=Path, default=None, help="PNG path (default DIR/contact_sheet.png)")
+    s.add_argument("--count", type=int, default=16)
+    s.add_argument("--mediapipe", action="store_true", help="draw the 478 MediaPipe points too")
+    b = sub.add_parser("bench", help="seconds per sample at 256x256, 16 samples, denoised")
+    b.add_argument("--count", type=int, default=6, help="samples per measurement")
+    b.add_argument("--workers-list", default="1,2", help="comma-separated worker counts to compare")
+    b.add_argument("--out", type=Path, default=None, help="scratch folder (default: a temporary one)")
+    _add_render_options(b)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "render":
+            from .render import run
+
+            run(_config(args, args.out, args.count, args.seed, parse_shard(args.shard)))
+            return 0
+        if args.command == "verify":
+            from .verify import verify
+
+            return 0 if verify(args.dir, partial=args.partial) else 1
+        if args.command == "sheet":
+            from .sheet import contact_sheet
+
+            path = contact_sheet(args.dir, args.out, args.count, args.mediapipe)
+            print(f"[synthetic] contact sheet written to {path}")
+            return 0
+        if args.command == "bench":
+            from .bench import bench
+
+            bench(args, _config)
+            return 0
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    return 1

@@ -1,0 +1,224 @@
+"""Add-on UI: a sidebar panel that runs `python -m synthetic render` in a background process, with a
+progress bar and Cancel, so Blender's UI never blocks. The lead's add-on calls register()/unregister().
+
+The render runs in another process because it resets Blender's scene (read_factory_settings) and takes
+minutes; the modal operator only polls the process's output on a timer.
+"""
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import bpy
+
+REPO = Path(__file__).resolve().parents[1]
+PROGRESS = re.compile(r"\[synthetic\] (\d+)/(\d+) done")
+
+
+def python_for_render(configured: str = "") -> list[str]:
+    """The interpreter that runs the generator: the configured one, the project's venv, this Python when
+    it is the bpy module, else Blender itself in background mode (which then needs scipy installed)."""
+    if configured:
+        return [bpy.path.abspath(configured), "-m", "synthetic"]
+    venv = REPO / ".venv" / "bin" / "python"
+    if venv.is_file():
+        return [str(venv), "-m", "synthetic"]
+    if not bpy.app.binary_path or Path(sys.executable).name.startswith("python"):
+        return [sys.executable, "-m", "synthetic"]
+    return [bpy.app.binary_path, "--background", "--factory-startup", "--python-expr",
+            f"import sys; sys.path.insert(0, {str(REPO)!r}); from synthetic.cli import main; "
+            "sys.exit(main(sys.argv[sys.argv.index('--') + 1:]))", "--"]
+
+
+def render_arguments(s) -> list[str]:
+    args = ["render", "--out", bpy.path.abspath(s.out), "--count", str(s.count), "--seed", str(s.seed),
+            "--resolution", str(s.resolution), "--samples", str(s.samples), "--shard", s.shard,
+            "--workers", str(s.workers), "--device", s.device]
+    if s.hdri_dir:
+        args += ["--hdri-dir", bpy.path.abspath(s.hdri_dir)]
+    if s.masks:
+        args.append("--masks")
+    return args
+
+
+class RenderProcess:
+    """A render subprocess whose output is read on a thread; poll() never blocks."""
+
+    def __init__(self, command: list[str], cwd: Path = REPO):
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     bufsize=1, env=env, start_new_session=True)
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.tail: list[str] = []
+        self.done, self.total = 0, 0
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip())
+
+    def poll(self) -> int | None:
+        """Consume new output; the exit code once the process has ended, else None."""
+        while True:
+            try:
+                line = self.lines.get_nowait()
+            except queue.Empty:
+                break
+            match = PROGRESS.search(line)
+            if match:
+                self.done, self.total = int(match[1]), int(match[2])
+            if line.strip():
+                self.tail = (self.tail + [line])[-20:]
+        return self.proc.poll()
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 0.0
+
+    def error_message(self) -> str:
+        errors = [line for line in self.tail if line.startswith("error:") or "Error" in line]
+        return (errors or self.tail or ["no output"])[-1]
+
+    def cancel(self, timeout: float = 5.0) -> None:
+        """Stop the render and its workers (one process group); finished samples stay, the run resumes."""
+        if self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+class SyntheticRenderSettings(bpy.types.PropertyGroup):
+    out: bpy.props.StringProperty(name="Output", subtype="DIR_PATH", default="//synthetic")
+    count: bpy.props.IntProperty(name="Count", default=100, min=1)
+    seed: bpy.props.IntProperty(name="Seed", default=0, min=0)
+    resolution: bpy.props.IntProperty(name="Resolution", default=256, min=16, max=4096)
+    samples: bpy.props.IntProperty(name="Samples", default=16, min=1, max=4096)
+    shard: bpy.props.StringProperty(name="Shard", default="0/1", description="K/N: render indices i % N == K")
+    workers: bpy.props.IntProperty(name="Workers", default=1, min=1, max=64)
+    device: bpy.props.EnumProperty(name="Device", items=[(d, d.upper() if d != "auto" else "Auto", "")
+                                                         for d in ("auto", "cpu", "cuda", "optix")])
+    hdri_dir: bpy.props.StringProperty(name="Extra HDRIs", subtype="DIR_PATH")
+    masks: bpy.props.BoolProperty(name="Object masks", default=False,
+                                  description="Also write masks/NNNNNN.png (object index per pixel)")
+    python: bpy.props.StringProperty(name="Python", subtype="FILE_PATH",
+                                     description="Python with bpy, numpy and scipy (empty: the project's .venv)")
+    running: bpy.props.BoolProperty(default=False, options={"SKIP_SAVE"})
+    cancel_requested: bpy.props.BoolProperty(default=False, options={"SKIP_SAVE"})
+    progress: bpy.props.FloatProperty(default=0.0, min=0.0, max=1.0, options={"SKIP_SAVE"})
+    status: bpy.props.StringProperty(default="", options={"SKIP_SAVE"})
+
+
+class SYNTHETIC_OT_render(bpy.types.Operator):
+    """Render a synthetic face dataset in the background (resumable: run again to continue)"""
+
+    bl_idname = "synthetic.render"
+    bl_label = "Render Dataset"
+
+    _timer = None
+    _job: RenderProcess | None = None
+
+    @classmethod
+    def poll(cls, context):
+        return not context.scene.synthetic_render.running
+
+    def execute(self, context):
+        s = context.scene.synthetic_render
+        if not s.out:
+            self.report({"ERROR"}, "Set an output folder first")
+            return {"CANCELLED"}
+        try:
+            self._job = RenderProcess(python_for_render(s.python) + render_arguments(s))
+        except OSError as exc:
+            self.report({"ERROR"}, f"Could not start the renderer: {exc}")
+            return {"CANCELLED"}
+        s.running, s.cancel_requested, s.progress, s.status = True, False, 0.0, "starting…"
+        wm = context.window_manager
+        self._timer = wm.event_timer_add(0.25, window=context.window)
+        wm.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context, event):
+        s = context.scene.synthetic_render
+        if event.type == "ESC" or s.cancel_requested:
+            self._job.cancel()
+            return self._finish(context, f"cancelled at {self._job.done}/{self._job.total}; render again to resume",
+                                "WARNING")
+        if event.type != "TIMER":
+            return {"PASS_THROUGH"}
+        code = self._job.poll()
+        s.progress = self._job.fraction
+        s.status = f"{self._job.done}/{self._job.total} samples" if self._job.total else "building the scene…"
+        for area in context.screen.areas if context.screen else ():
+            area.tag_redraw()
+        if code is None:
+            return {"PASS_THROUGH"}
+        if code == 0:
+            return self._finish(context, f"finished: {self._job.total} samples", "INFO")
+        return self._finish(context, f"failed: {self._job.error_message()}", "ERROR")
+
+    def _finish(self, context, message, level):
+        s = context.scene.synthetic_render
+        context.window_manager.event_timer_remove(self._timer)
+        s.running, s.cancel_requested, s.status = False, False, message
+        self.report({level}, message)
+        return {"FINISHED"} if level == "INFO" else {"CANCELLED"}
+
+
+class SYNTHETIC_OT_cancel(bpy.types.Operator):
+    """Stop the background render (finished samples are kept)"""
+
+    bl_idname = "synthetic.cancel"
+    bl_label = "Cancel"
+
+    def execute(self, context):
+        context.scene.synthetic_render.cancel_requested = True
+        return {"FINISHED"}
+
+
+class SYNTHETIC_PT_panel(bpy.types.Panel):
+    bl_label = "Synthetic Dataset"
+    bl_idname = "SYNTHETIC_PT_panel"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "Face Capture"
+
+    def draw(self, context):
+        s = context.scene.synthetic_render
+        layout = self.layout
+        col = layout.column()
+        col.enabled = not s.running
+        for name in ("out", "count", "seed", "resolution", "samples", "shard", "workers", "device", "hdri_dir",
+                     "masks", "python"):
+            col.prop(s, name)
+        if s.running:
+            layout.progress(factor=s.progress, type="BAR", text=s.status)
+            layout.operator(SYNTHETIC_OT_cancel.bl_idname, icon="CANCEL")
+        else:
+            layout.operator(SYNTHETIC_OT_render.bl_idname, icon="RENDER_STILL")
+            if s.status:
+                layout.label(text=s.status)
+
+
+CLASSES = (SyntheticRenderSettings, SYNTHETIC_OT_render, SYNTHETIC_OT_cancel, SYNTHETIC_PT_panel)
+
+
+def register():
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+    bpy.types.Scene.synthetic_render = bpy.props.PointerProperty(type=SyntheticRenderSettings)
+
+
+def unregister():
+    del bpy.types.Scene.synthetic_render
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)

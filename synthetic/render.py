@@ -1,0 +1,204 @@
+"""`render`: check everything, then render the missing samples of this shard (resumable, multi-worker)."""
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from models.head import AssetError, HeadAsset, load_head_asset
+from models.head.arkit import ARKIT_NAMES
+
+from . import DATASET_FORMAT, DATASET_VERSION, labels
+from .config import ConfigError, RenderConfig, shard_indices, validate
+from .hdris import find_hdris
+
+
+@dataclasses.dataclass
+class Job:
+    config: RenderConfig
+    hdris: dict[str, Path]
+    indices: list[int]
+    manifest: dict
+
+
+def load_asset() -> HeadAsset:
+    try:
+        return load_head_asset(log=lambda *a: print("[synthetic]", *a, file=sys.stderr))
+    except AssetError as exc:
+        raise ConfigError(f"head asset: {exc}") from None
+    except FileNotFoundError as exc:
+        raise ConfigError(f"head asset input missing: {exc}") from None
+
+
+def prepare(config: RenderConfig) -> tuple[Job, HeadAsset]:
+    """Every check that can fail, before any rendering: arguments, output folder, HDRIs, head asset and
+    agreement with a dataset already in the folder."""
+    from .annotate import asset_digest
+
+    validate(config)
+    hdris = find_hdris(config.hdri_dir)
+    asset = load_asset()
+    out = Path(config.out)
+    settings = config.output_settings()
+    manifest = labels.new_manifest(settings, config.shard, shard_indices(config.count, config.shard),
+                                   list(hdris), {"digest": asset_digest(asset),
+                                                 "builder_version": asset.info.get("builder_version")},
+                                   asset.n_vertices, asset.n_identity, list(ARKIT_NAMES))
+    existing = labels.read_manifests(out)
+    for old in existing:
+        problems = []
+        if (old.get("format"), old.get("version")) != (DATASET_FORMAT, DATASET_VERSION):
+            problems.append(f"format {old.get('format')} v{old.get('version')}")
+        if old.get("settings") != settings:
+            diff = {k: (old.get("settings", {}).get(k), v) for k, v in settings.items()
+                    if old.get("settings", {}).get(k) != v}
+            problems.append(f"settings differ (old, new): {diff}")
+        if old.get("hdris") != list(hdris):
+            problems.append("a different set of environment maps (--hdri-dir)")
+        if old.get("asset", {}).get("digest") != manifest["asset"]["digest"]:
+            problems.append("a different head asset")
+        if problems:
+            raise ConfigError(f"{out} already holds a dataset made with {'; '.join(problems)}. Resume with the "
+                              "same command, or pick a new --out.")
+    if not existing and any((out / d).is_dir() and any((out / d).iterdir())
+                            for d in (labels.IMAGE_DIR, labels.LABEL_DIR)):
+        raise ConfigError(f"{out} holds images/labels but no manifest; it is not a dataset this tool can "
+                          "resume. Pick a new --out or empty it.")
+    return Job(config, hdris, shard_indices(config.count, config.shard), manifest), asset
+
+
+def _threads(config: RenderConfig) -> int:
+    return config.threads or max(1, (os.cpu_count() or 1) // config.workers)
+
+
+def worker(config: RenderConfig, hdris: dict[str, Path], indices: list[int], report, asset=None) -> None:
+    """Build the scene once, then render `indices`; report(index, seconds) after each sample."""
+    import numpy as np
+
+    from models.head import HeadModel
+
+    from . import occluders
+    from .annotate import label_arrays, label_meta
+    from .camera import frame_face
+    from .posing import head_statics, pose_sample
+    from .sampling import sample_params
+    from .scene import SyntheticScene
+
+    parent = os.getppid()
+    asset = asset if asset is not None else load_asset()
+    model = HeadModel(asset)
+    statics = head_statics(asset)
+    scene = SyntheticScene(asset, hdris, config.resolution, config.samples, config.denoise, config.transparent,
+                           config.device, _threads(config), config.masks)
+    names = list(hdris)
+    for index in indices:
+        if config.workers > 1 and os.getppid() != parent:
+            return  # the parent died: stop instead of rendering on as an orphan
+        start = time.perf_counter()
+        p = sample_params(config.seed, index, asset.n_identity, names, occluders=config.occluders)
+        posed = pose_sample(model, statics, p)
+        c = p.camera
+        cam = frame_face(posed.vertices[statics.face_points].astype(np.float64), c.focal_mm, c.sensor_mm,
+                         config.resolution, c.face_fraction, c.offset, c.azimuth_deg, c.elevation_deg, c.roll_deg)
+        occ = occluders.place(p.occluder, posed.head_rotation, posed.eye_centres,
+                              posed.vertices[statics.face_points], cam.centre)
+        scene.apply(p, posed, cam, occ)
+        vis68 = scene.visibility(posed.lmk68, cam)
+        vis478 = scene.visibility(posed.mp478, cam)
+        arrays = label_arrays(p, posed, cam, statics, vis68, vis478)
+        meta = label_meta(p, cam, hdris[p.lighting.hdri].name if p.lighting.hdri else "")
+        image = labels.image_path(config.out, index)
+        image.parent.mkdir(parents=True, exist_ok=True)
+        tmp = labels.temp_path(image)
+        mask_tmp = None
+        if config.masks:
+            labels.mask_path(config.out, index).parent.mkdir(parents=True, exist_ok=True)
+            mask_tmp = labels.temp_path(labels.mask_path(config.out, index)).with_suffix("")
+        mask_written = scene.render(tmp, mask_tmp)
+        for written, final in ((mask_written, labels.mask_path(config.out, index)), (tmp, image)):
+            if written is None:
+                continue
+            with open(written, "rb") as handle:
+                os.fsync(handle.fileno())
+            os.replace(written, final)
+        labels.write_label(config.out, index, arrays, meta)
+        report(index, time.perf_counter() - start)
+
+
+def _spawned_worker(config, hdris, indices, queue, parent_path):
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+    # spawn copies the parent's sys.path; once the parent has imported bpy that includes bpy's own
+    # scripts/modules folder, whose `bpy` package would shadow the real module here
+    sys.path[:] = parent_path
+    try:
+        worker(config, hdris, indices, lambda i, s: queue.put(("done", i, s)))
+        queue.put(("exit", None, None))
+    except BaseException as exc:  # report, so the parent can stop with a message instead of hanging
+        queue.put(("error", None, f"{type(exc).__name__}: {exc}"))
+        raise
+
+
+def _clean_path() -> list[str]:
+    return [p for p in sys.path if not (os.sep + "scripts" in p and os.sep + "bpy" + os.sep in p)]
+
+
+def run(config: RenderConfig, log=print) -> dict:
+    """Render what is missing; returns the final manifest. Raises ConfigError before rendering on bad input."""
+    job, asset = prepare(config)
+    out = Path(config.out)
+    labels.clean_debris(out)
+    todo = [i for i in job.indices if not labels.is_complete(out, i)]
+    total = len(job.indices)
+    done = total - len(todo)
+    labels.write_manifest(out, config.shard, job.manifest)
+    log(f"[synthetic] {done}/{total} done, {len(todo)} to render with {config.workers} worker(s), "
+        f"{_threads(config)} thread(s) each")
+    start = time.perf_counter()
+    rendered = 0
+
+    def report(index, seconds):
+        nonlocal done, rendered
+        done += 1
+        rendered += 1
+        rate = (time.perf_counter() - start) / rendered
+        log(f"[synthetic] {done}/{total} done, sample {index:06d} in {seconds:.2f} s, "
+            f"eta {rate * (total - done):.0f} s", flush=True)
+
+    if todo and (config.workers == 1 or len(todo) == 1):
+        worker(config, job.hdris, todo, report, asset)
+    elif todo:
+        ctx = multiprocessing.get_context("spawn")
+        queue = ctx.Queue()
+        procs = [ctx.Process(target=_spawned_worker, args=(config, job.hdris, todo[w::config.workers], queue,
+                                                            _clean_path()))
+                 for w in range(config.workers) if todo[w::config.workers]]
+        for proc in procs:
+            proc.start()
+        try:
+            running = len(procs)
+            while running:
+                kind, index, value = queue.get()
+                if kind == "done":
+                    report(index, value)
+                elif kind == "exit":
+                    running -= 1
+                else:
+                    raise RuntimeError(f"a render worker failed: {value}")
+        finally:
+            for proc in procs:
+                if proc.is_alive():
+                    proc.terminate()
+                proc.join()
+    missing = [i for i in job.indices if not labels.is_complete(out, i)]
+    if missing:
+        raise RuntimeError(f"{len(missing)} samples are still missing (first {missing[0]}); run the same command again")
+    manifest = dict(job.manifest, complete=True,
+                    samples=[{"index": i, "image": f"{labels.IMAGE_DIR}/{i:06d}.png",
+                              "label": f"{labels.LABEL_DIR}/{i:06d}.npz"} for i in job.indices])
+    labels.write_manifest(out, config.shard, manifest)
+    log(f"[synthetic] finished: {total} samples in {out} ({time.perf_counter() - start:.1f} s this run)")
+    return manifest
