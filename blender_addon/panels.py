@@ -7,7 +7,7 @@ class FACECAP_PT_head(bpy.types.Panel):
     bl_idname = "FACECAP_PT_head"
     bl_space_type = "VIEW_3D"
     bl_region_type = "UI"
-    bl_category = "FaceCap"
+    bl_category = "Face Capture"
 
     def draw(self, context):
         layout = self.layout

@@ -100,3 +100,17 @@ def test_addon_zip_installs_and_registers(head_asset, empty_scene, tmp_path, mon
         assert importlib.import_module("facecap_test.deps").head.__name__ == "facecap_test.models.head"
     finally:
         addon.unregister()
+
+
+def test_development_addon_registers_with_the_dataset_panel(empty_scene):
+    import blender_addon
+
+    blender_addon.register()
+    try:
+        bpy = empty_scene
+        assert hasattr(bpy.types, "FACECAP_PT_head")
+        assert bpy.ops.facecap.create_head.poll()
+        panels = [c for c in bpy.types.Panel.__subclasses__() if getattr(c, "bl_category", "") == "Face Capture"]
+        assert len(panels) >= 2  # the head rig panel and the synthetic dataset panel
+    finally:
+        blender_addon.unregister()
