@@ -6,6 +6,8 @@ from pathlib import Path
 
 from .config import HDRI_SUFFIXES, ConfigError
 
+EXR_MAGIC = b"\x76\x2f\x31\x01"
+HDR_MAGICS = (b"#?RADIANCE", b"#?RGBE")
 BUNDLED_PREFIX = "studio:"
 USER_PREFIX = "dir:"
 
@@ -24,6 +26,18 @@ def bundled_dir() -> Path:
     return hits[-1]
 
 
+def check_map(path: Path) -> None:
+    """A cheap header check, so a broken file fails now and not hours into a batch."""
+    if not path.is_file() or path.stat().st_size == 0:
+        raise ConfigError(f"environment map {path} is empty or not a file; remove or replace it")
+    with open(path, "rb") as handle:
+        head = handle.read(16)
+    ok = head.startswith(EXR_MAGIC) if path.suffix.lower() == ".exr" else head.startswith(HDR_MAGICS)
+    if not ok:
+        raise ConfigError(f"environment map {path} is not a valid {path.suffix.lower()} file (bad header); "
+                          "remove or replace it")
+
+
 def find_hdris(hdri_dir: Path | None = None) -> dict[str, Path]:
     """Sorted name -> path of every environment map: the 8 bundled ones plus those in `hdri_dir`."""
     table = {}
@@ -37,7 +51,6 @@ def find_hdris(hdri_dir: Path | None = None) -> dict[str, Path]:
         if not found:
             raise ConfigError(f"--hdri-dir {hdri_dir}: holds no .exr or .hdr environment maps")
         for path in found:
-            if not path.is_file() or path.stat().st_size == 0:
-                raise ConfigError(f"environment map {path} is empty or not a file; remove it or replace it")
+            check_map(path)
             table[USER_PREFIX + path.name] = path
     return table

@@ -1,8 +1,7 @@
 """World lighting (bpy): an environment map, a procedural sky or a gradient, plus optional extra lights.
 
-Three world datablocks, one per kind, built once; per sample the scene switches to one and sets its values.
-Separate worlds keep the unused sources out of every background lookup (the sky texture alone cost
-~0.3 CPU-s per sample when it sat unused behind a mix node).
+Three world datablocks, one per kind, built once; per sample the scene switches to one and sets its values,
+so the world shader never evaluates a source it does not show.
 """
 from __future__ import annotations
 
@@ -22,6 +21,7 @@ GRADIENT_STRENGTH = 1.0
 N_EXTRA_LIGHTS = 2
 SKY_TYPE = "MULTIPLE_SCATTERING"
 MAP_RESOLUTION = 256  # importance map: rebuilt whenever the world changes, i.e. every sample
+MAX_LOADED_MAPS = 12  # environment maps kept in memory (a folder of 8k maps would not fit)
 
 
 def _new_world(name):
@@ -48,7 +48,8 @@ def _finish(g: Graph, color_socket):
 class World:
     def __init__(self, scene: bpy.types.Scene, hdris: dict[str, Path], parent: bpy.types.Object):
         self.scene = scene
-        self.images = {name: bpy.data.images.load(str(path), check_existing=True) for name, path in hdris.items()}
+        self.paths = dict(hdris)
+        self.images: dict[str, bpy.types.Image] = {}  # loaded maps, least recently used first
         self.worlds, self.graphs, self.mappings = {}, {}, {}
         for kind in ("hdri", "sky", "gradient"):
             world, g = _new_world("synthetic_" + kind)
@@ -84,12 +85,22 @@ class World:
             obj.parent = parent
             self.lights.append(obj)
 
+    def _image(self, name: str) -> bpy.types.Image:
+        image = self.images.pop(name, None)
+        if image is None:
+            image = bpy.data.images.load(str(self.paths[name]), check_existing=True)
+        self.images[name] = image
+        while len(self.images) > MAX_LOADED_MAPS:
+            oldest = next(iter(self.images))
+            bpy.data.images.remove(self.images.pop(oldest))
+        return image
+
     def apply(self, light: Lighting, head_centre: np.ndarray) -> None:
         kind = light.kind
         g = self.graphs[kind]
         self.scene.world = self.worlds[kind]
         if kind == "hdri":
-            self.env.image = self.images[light.hdri]
+            self.env.image = self._image(light.hdri)
         elif kind == "sky":
             self.sky.sun_elevation = math.radians(light.sun_elevation_deg)
             self.sky.sun_rotation = math.radians(light.sun_azimuth_deg)

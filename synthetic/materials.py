@@ -120,7 +120,6 @@ def build_skin() -> tuple[bpy.types.Material, Graph]:
     pores = g.node("ShaderNodeTexNoise", in_Detail=1.0)
     g.link(coords, "Object", pores, "Vector")
     g.link(g.params["pore_scale"], "Value", pores, "Scale")
-    # expression wrinkles: bands scaled by the per-sample compression attribute
     # expression wrinkles: noisy bands only where the expression squeezes the skin (compression > 0.15)
     wave = g.node("ShaderNodeTexWave", wave_type="BANDS", bands_direction="Y", in_Scale=90.0, in_Distortion=12.0,
                   in_Detail=0.0)
@@ -133,8 +132,8 @@ def build_skin() -> tuple[bpy.types.Material, Graph]:
     pore_height = g.math("MULTIPLY", (pores, "Fac"), (g.params["pores"], 0))
     height = g.math("MULTIPLY_ADD", (pore_height, 0), 0.4)
     g.tree.links.new(g.math("MULTIPLY", (wrinkle_height, 0), 0.6).outputs[0], height.inputs[2])
-    bump2 = g.node("ShaderNodeBump", in_Distance=0.001, in_Strength=1.0)
-    g.link(height, "Value", bump2, "Height")
+    bump = g.node("ShaderNodeBump", in_Distance=0.001, in_Strength=1.0)
+    g.link(height, "Value", bump, "Height")
 
     # freckles and blemishes: thresholded noise darkening / reddening the base colour
     freck_noise = g.node("ShaderNodeTexNoise", in_Scale=350.0, in_Detail=1.0)
@@ -178,7 +177,7 @@ def build_skin() -> tuple[bpy.types.Material, Graph]:
     blush = g.math("MULTIPLY", (blush, 0), 0.25)
     color = g.mix_color((blush, "Value"), (color, "Result_Color"), (g.params["lip_tint"], "Color"))
 
-    # hair: brows (anisotropic noise strands), lashes (dark band on the upper lid margin), stubble
+    # hair: brows (anisotropic noise strands), lash roots (dark line on the upper lid margin), stubble
     strands = g.node("ShaderNodeMapping", in_Scale=(1.0, 8.0, 1.0))
     g.link(coords, "Object", strands, "Vector")
     strand_noise = g.node("ShaderNodeTexNoise", in_Scale=400.0, in_Detail=1.0)
@@ -213,7 +212,7 @@ def build_skin() -> tuple[bpy.types.Material, Graph]:
     hair = g.math("MULTIPLY", (scalp_band, "Result"), (g.params["hair"], 0))
     hair_texture = g.node("ShaderNodeMix", data_type="RGBA", blend_type="MULTIPLY", clamp_factor=True)
     g.link(g.params["hair_color"], "Color", hair_texture, "A_Color")
-    g.link(strand_noise, "Color", hair_texture, "B_Color")
+    g.link(strand_noise, "Fac", hair_texture, "B_Color")  # grey strands: the noise's colour output is rainbow
     g.socket(hair_texture.inputs, "Factor_Float").default_value = 0.6
     color = g.mix_color((hair, "Value"), (color, "Result_Color"), (hair_texture, "Result_Color"))
 
@@ -225,7 +224,7 @@ def build_skin() -> tuple[bpy.types.Material, Graph]:
     rough = g.math("ADD", (rough, 0), (g.math("MULTIPLY", (hair, 0), 0.4), 0))  # hair is matte
     g.link(rough, "Value", bsdf, "Roughness")
     g.link(g.params["specular"], "Value", bsdf, "Specular IOR Level")
-    g.link(bump2, "Normal", bsdf, "Normal")
+    g.link(bump, "Normal", bsdf, "Normal")
     # the inside of the head seen through the open mouth: dark, reddish throat
     throat = g.node("ShaderNodeBsdfDiffuse", in_Color=(0.05, 0.01, 0.01, 1.0))
     geometry = g.node("ShaderNodeNewGeometry")
@@ -250,8 +249,9 @@ def apply_skin(g: Graph, p: SampleParams) -> None:
     # brow_near is 1 on the brow line and falls to 0 at 2 cm: a thicker brow starts lower
     g.set("brow_lo", 1.0 - 0.30 * s.brow_thickness)
     g.set("brow_hi", 1.0 - 0.18 * s.brow_thickness)
-    g.set("lash_lo", 1.0 - 0.09 * s.lash_length)
-    g.set("lash_hi", 1.0 - 0.05 * s.lash_length)
+    # the lash roots: a dark line along the upper lid margin (the strands themselves are geometry)
+    g.set("lash_lo", 1.0 - 0.05 * s.lash_length)
+    g.set("lash_hi", 1.0 - 0.025 * s.lash_length)
     g.set("freckle_lo", 0.75 - 0.12 * s.freckles)
     g.set("blemish_lo", 0.8 - 0.1 * s.blemishes)
     g.set("hair", p.body.hair)

@@ -76,14 +76,24 @@ class SyntheticScene:
                  denoise: bool = True, transparent: bool = False, device: str = "cpu", threads: int = 0,
                  masks: bool = False):
         bpy.ops.wm.read_factory_settings(use_empty=True)
-        scene = bpy.context.scene
-        self.scene = scene
+        self.scene = bpy.context.scene
         self.asset = asset
         self.frame = bpy.data.objects.new("label_frame", None)
-        scene.collection.objects.link(self.frame)
+        self.scene.collection.objects.link(self.frame)
         self.frame.rotation_euler = (math.pi / 2, 0.0, 0.0)  # (x, y, z) label -> (x, -z, y) Blender
+        self._build_head(asset)
+        self._build_lashes(asset)
+        self._build_mouth(asset)
+        self._build_occluders()
+        self._build_torso()
+        self._build_camera()
+        self.world = World(self.scene, hdris, self.frame)
+        self._render_settings(resolution, samples, denoise, transparent, threads)
+        self.device = select_device(self.scene, device)
+        self.mask_output = self._mask_compositor() if masks else None
 
-        # head + eyeballs: one mesh, material 0 skin, 1 eyes
+    def _build_head(self, asset):
+        """Head and eyeballs: one mesh, material 0 skin, 1 eyes; static masks as vertex attributes."""
         self.head = _mesh_object("head", asset.template, asset.faces, self.frame)
         self.head.pass_index = HEAD_PASS_INDEX
         mesh = self.head.data
@@ -101,16 +111,19 @@ class SyntheticScene:
         mesh.attributes.new("eye_local", "FLOAT_VECTOR", "POINT").data.foreach_set(
             "vector", eye_local(asset).ravel())
 
+    def _build_lashes(self, asset):
         self.lash_layout = lashes.layout(asset)
         self.lashes = None
-        if self.lash_layout is not None:
-            rest = lashes.strands(self.lash_layout, asset.template, np.zeros((2, 3)), np.eye(3), 1.0)
-            self.lashes = _mesh_object("lashes", rest, self.lash_layout.faces, self.frame, smooth=False)
-            self.lash_mat, self.lash_graph = materials.build_plain("lashes", (0.02, 0.015, 0.01), 0.45)
-            self.lashes.data.materials.append(self.lash_mat)
-            self.lashes.pass_index = HEAD_PASS_INDEX
-            self.lashes.hide_viewport = True  # render-only: kept out of the ray casts for visibility
+        if self.lash_layout is None:  # an asset without lid margins: no lashes
+            return
+        rest = lashes.strands(self.lash_layout, asset.template, np.zeros((2, 3)), np.eye(3), 1.0)
+        self.lashes = _mesh_object("lashes", rest, self.lash_layout.faces, self.frame, smooth=False)
+        self.lash_mat, self.lash_graph = materials.build_plain("lashes", (0.02, 0.015, 0.01), 0.45)
+        self.lashes.data.materials.append(self.lash_mat)
+        self.lashes.pass_index = HEAD_PASS_INDEX
+        self.lashes.hide_viewport = True  # render-only: kept out of the ray casts for visibility
 
+    def _build_mouth(self, asset):
         self.props = {}
         teeth, self.teeth_graph = materials.build_plain("teeth", (0.85, 0.8, 0.7), 0.25, subsurface=0.1)
         gums, self.gums_graph = materials.build_plain("gums", (0.6, 0.18, 0.2), 0.4, subsurface=0.3)
@@ -123,6 +136,7 @@ class SyntheticScene:
             obj.pass_index = MOUTH_PASS_INDEX
             self.props[name] = obj
 
+    def _build_occluders(self):
         self.occluders = {}
         frame_mat, self.frame_graph = materials.build_plain("glasses_frame", (0.05, 0.05, 0.05), 0.3)
         lens_mat, self.lens_graph = materials.build_plain("glasses_lens", (1, 1, 1), 0.0, transmission=1.0)
@@ -131,33 +145,33 @@ class SyntheticScene:
             .default_value = 1.1
         self.hand_mat, self.hand_graph = materials.build_plain("hand", (0.7, 0.5, 0.4), 0.5, subsurface=0.2)
         self.shape_mat, self.shape_graph = materials.build_plain("shape", (0.5, 0.5, 0.5), 0.5)
+        special = {"glasses_frame": frame_mat, "glasses_lenses": lens_mat, "hand": self.hand_mat}
         for name, (v, f) in occluders.occluder_objects().items():
             obj = _mesh_object("occ_" + name, v, f, self.frame, smooth=name != "shape_cube")
-            mat = {"glasses_frame": frame_mat, "glasses_lenses": lens_mat, "hand": self.hand_mat}.get(name,
-                                                                                                       self.shape_mat)
-            obj.data.materials.append(mat)
+            obj.data.materials.append(special.get(name, self.shape_mat))
             obj.hide_render = True
             obj.hide_viewport = True
             obj.pass_index = LENS_PASS_INDEX if name == "glasses_lenses" else OCCLUDER_PASS_INDEX
             self.occluders[name] = obj
 
+    def _build_torso(self):
         self.shirt_mat, self.shirt_graph = materials.build_plain("shirt", (0.3, 0.3, 0.5), 0.8)
         self.torso = _mesh_object("torso", *occluders.torso(), self.frame)
         self.torso.data.materials.append(self.shirt_mat)
         self.torso.pass_index = TORSO_PASS_INDEX
 
-        cam_data = bpy.data.cameras.new("camera")
-        cam_data.sensor_fit = "HORIZONTAL"
-        cam_data.clip_start = 0.01
-        cam_data.clip_end = 100.0
-        self.camera = bpy.data.objects.new("camera", cam_data)
-        scene.collection.objects.link(self.camera)
+    def _build_camera(self):
+        data = bpy.data.cameras.new("camera")
+        data.sensor_fit = "HORIZONTAL"
+        data.clip_start = 0.01
+        data.clip_end = 100.0
+        self.camera = bpy.data.objects.new("camera", data)
+        self.scene.collection.objects.link(self.camera)
         self.camera.parent = self.frame
-        scene.camera = self.camera
+        self.scene.camera = self.camera
 
-        self.world = World(scene, hdris, self.frame)
-
-        render = scene.render
+    def _render_settings(self, resolution, samples, denoise, transparent, threads):
+        render = self.scene.render
         render.engine = "CYCLES"
         render.resolution_x = render.resolution_y = resolution
         render.resolution_percentage = 100
@@ -169,7 +183,7 @@ class SyntheticScene:
         if threads:
             render.threads_mode = "FIXED"
             render.threads = threads
-        cycles = scene.cycles
+        cycles = self.scene.cycles
         cycles.samples = samples
         cycles.use_adaptive_sampling = False
         cycles.use_denoising = denoise
@@ -186,8 +200,6 @@ class SyntheticScene:
         cycles.caustics_refractive = False
         cycles.blur_glossy = 1.0
         cycles.use_light_tree = False  # the world plus at most two lights: the tree only costs time
-        self.device = select_device(scene, device)
-        self.mask_output = self._mask_compositor() if masks else None
 
     def apply(self, p: SampleParams, posed: Posed, cam: CameraPose, occluder_matrices: dict) -> None:
         _set_coords(self.head, posed.vertices)

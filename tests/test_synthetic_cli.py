@@ -42,6 +42,13 @@ def test_empty_hdri_dir(tmp_path):
     assert proc.returncode == 2 and "no .exr or .hdr" in proc.stderr
 
 
+def test_corrupt_hdri(tmp_path):
+    (tmp_path / "hdris").mkdir()
+    (tmp_path / "hdris" / "broken.exr").write_bytes(b"not an exr file")
+    proc = run("render", "--out", tmp_path / "out", "--count", 1, "--seed", 1, "--hdri-dir", tmp_path / "hdris")
+    assert proc.returncode == 2 and "broken.exr is not a valid .exr" in proc.stderr
+
+
 def test_unwritable_output(tmp_path):
     blocker = tmp_path / "file.txt"
     blocker.write_text("x")
