@@ -48,7 +48,8 @@ def test_forward_shapes(model, asset):
 
 def test_untrained_decoder_starts_at_the_neutral(model, asset):
     z = torch.randn(2, 64)
-    assert float(model.displacement(z, z).abs().max()) == 0.0
+    with torch.no_grad():
+        assert float(model.displacement(z, z).abs().max()) == 0.0
 
 
 def test_partners_have_other_identities():
@@ -59,15 +60,17 @@ def test_partners_have_other_identities():
 
 def test_a_few_training_steps_lower_the_loss(asset, tmp_path):
     torch.manual_seed(0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # CI shares 2 cores; one thread is faster there
     model = build_model(asset, tmp_path)
     losses = Losses(asset.faces, asset.n_vertices, lid_pairs(asset))
     pool = D.load_pool(asset, 3, 0, tmp_path)
     stream = D.TrainingStream(pool, asset.shape_names, D.default_sampler(), seed=0)
-    batch = stream.next(6)
-    config = TrainConfig(batch=6, cycle_batch=6)
+    batch = stream.next(4)
+    config = TrainConfig(batch=4, cycle_batch=4)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     history = []
-    for _ in range(12):
+    for _ in range(8):
         terms = train_step(model, losses, batch, config, "cpu")
         loss = losses.total(terms)
         opt.zero_grad()
@@ -75,4 +78,5 @@ def test_a_few_training_steps_lower_the_loss(asset, tmp_path):
         opt.step()
         history.append(float(loss))
         assert set(terms) == {"rec", "delta", "edge", "eyes", "cycle"}
-    assert history[-1] < 0.7 * history[0]
+    torch.set_num_threads(threads)
+    assert history[-1] < 0.7 * history[0], history

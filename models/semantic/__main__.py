@@ -20,7 +20,13 @@ def _checkpoint(args, asset) -> Path:
 
     if args.checkpoint:
         return Path(args.checkpoint)
-    return run_dir_for(PRESETS[args.preset], D.asset_digest(asset), args.cache) / "best.pt"
+    path = run_dir_for(PRESETS[args.preset], D.asset_digest(asset), args.cache) / "best.pt"
+    if not path.is_file():
+        others = sorted(Path(args.cache).glob("runs/*/best.pt"), key=lambda p: p.stat().st_mtime)
+        hint = f"; the newest other run is {others[-1]} (pass it with --checkpoint)" if others else ""
+        raise SystemExit(f"no trained {args.preset} run for the current head asset at {path}{hint}; "
+                         f"train with `python -m models.semantic train --preset {args.preset}`")
+    return path
 
 
 def cmd_train(args) -> int:
@@ -49,7 +55,7 @@ def cmd_export(args) -> int:
 
     asset = _asset(args)
     ckpt = _checkpoint(args, asset)
-    model = load_trained(asset, ckpt, args.cache)
+    model = load_trained(asset, ckpt, args.cache, log=lambda m: print(m, file=sys.stderr))
     info = torch.load(ckpt, map_location="cpu", weights_only=False)
     pool = D.load_pool(asset, 2, D.VALIDATION_SEED, args.cache)
     weights = D.default_sampler()(__import__("numpy").random.default_rng(0), 2)
@@ -78,7 +84,7 @@ def cmd_eval(args) -> int:
 
         from models.semantic.train import load_trained
 
-        model = load_trained(asset, Path(args.checkpoint), args.cache)
+        model = load_trained(asset, Path(args.checkpoint), args.cache, log=lambda m: print(m, file=sys.stderr))
 
         @torch.no_grad()
         def retarget(mesh, src, dst):

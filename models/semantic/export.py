@@ -55,6 +55,7 @@ def _export(module, args, names_in, names_out, path: Path) -> None:
             warnings.simplefilter("ignore", DeprecationWarning)
             torch.onnx.export(module.eval(), args, tmp, input_names=list(names_in),
                               output_names=list(names_out), dynamic_axes=axes, opset_version=17, dynamo=False)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -178,11 +178,14 @@ def train(asset, config: TrainConfig, cache_dir: Path, run_dir: Path | None = No
     def save(path: Path):
         atomic_torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "rng": stream.rng.bit_generator.state,
                            "step": step, "elapsed": elapsed, "best": best, "history": history,
-                           "config": dataclasses.asdict(config), "asset": D.asset_digest(asset)}, path)
+                           "config": dataclasses.asdict(config), "asset": D.asset_digest(asset),
+                           "template": np.asarray(asset.template), "faces": np.asarray(asset.faces)}, path)
 
     budget = config.minutes * 60
     progress = max(step / config.steps, elapsed / budget)
-    bar = tqdm(total=config.steps, initial=step, disable=not show_progress, dynamic_ncols=True, mininterval=2.0)
+    # the schedule ends on steps or minutes, whichever comes first: the bar shows that fraction
+    bar = tqdm(total=1000, initial=int(1000 * min(progress, 1.0)), disable=not show_progress, dynamic_ncols=True,
+               mininterval=2.0, bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}")
     last_save, t0 = time.monotonic(), time.monotonic() - elapsed
     running = {}
     while progress < 1.0:
@@ -200,9 +203,9 @@ def train(asset, config: TrainConfig, cache_dir: Path, run_dir: Path | None = No
         for k, v in terms.items():
             x = float(v.detach())
             running[k] = 0.98 * running.get(k, x) + 0.02 * x
-        bar.update(1)
+        bar.update(int(1000 * min(progress, 1.0)) - bar.n)
         if step % 20 == 0:
-            bar.set_postfix(loss=f"{float(loss):.4f}", rec_mm=f"{running['rec'] * 10:.3f}",
+            bar.set_postfix(step=step, loss=f"{float(loss.detach()):.4f}", rec_mm=f"{running['rec'] * 10:.3f}",
                             cyc=f"{running['cycle']:.3f}", lr=f"{lr:.1e}", refresh=False)
         if step % config.val_every == 0 or progress >= 1.0:
             v = validate(model, val, device)
@@ -222,15 +225,20 @@ def train(asset, config: TrainConfig, cache_dir: Path, run_dir: Path | None = No
     return run_dir
 
 
-def load_trained(asset, checkpoint: Path, cache_dir: Path, device="cpu") -> SemanticAutoencoder:
+def load_trained(asset, checkpoint: Path, cache_dir: Path, device="cpu", log=None) -> SemanticAutoencoder:
+    """The model of a checkpoint, on the mesh hierarchy of the template it was trained with."""
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
         raise FileNotFoundError(f"checkpoint {checkpoint} does not exist; train first with "
                                 "`python -m models.semantic train`")
     ck = torch.load(checkpoint, map_location=device, weights_only=False)
-    if ck.get("asset") != D.asset_digest(asset):
-        raise RuntimeError(f"checkpoint {checkpoint} was trained on another head asset; retrain with "
-                           "`python -m models.semantic train --fresh`")
-    model = build_model(asset, cache_dir).to(device)
+    template = ck.get("template", asset.template)
+    faces = ck.get("faces", asset.faces)
+    if template.shape != asset.template.shape or not np.array_equal(faces, asset.faces):
+        raise RuntimeError(f"checkpoint {checkpoint} is for another mesh topology than the head asset")
+    if ck.get("asset") != D.asset_digest(asset) and log is not None:
+        log(f"note: {checkpoint.name} was trained on another build of the head asset (same topology)")
+    h = load_hierarchy(template, faces, Path(cache_dir))
+    model = SemanticAutoencoder(h, torch.as_tensor(template)).to(device)
     model.load_state_dict(ck["model"])
     return model.eval()
