@@ -159,10 +159,12 @@ class TrainingStream:
         return Batch(pose(self.pool, identity, weights, self.columns), self.pool.neutrals[identity], identity, weights)
 
 
-def default_sampler():
+def default_sampler(**options):
+    """The shared ARKit sampler, ``(rng, n) -> (n, 52)``, with ``ExpressionOptions`` overrides."""
     try:
-        from models.expressions import sample_expressions
+        from models.expressions import ExpressionOptions, sample_expressions
     except ImportError as exc:
         raise ImportError("models/expressions.py (the shared expression sampler) is missing; "
                           "check out the project's models/ package completely") from exc
-    return sample_expressions
+    opts = ExpressionOptions(**options)
+    return lambda rng, n: sample_expressions(rng, n, opts)

@@ -30,6 +30,7 @@ class TrainConfig:
     minutes: float = 27.0
     pool: int = 128  # training identities (each carries all transferred blendshapes)
     identity_sigma: float = 1.0
+    p_blink: float = 0.45  # the shared sampler's full-blink rate (its default is 0.12): lids must close exactly
     val_every: int = 250
     val_identities: int = 8
     val_samples: int = 64
@@ -151,7 +152,7 @@ def train(asset, config: TrainConfig, cache_dir: Path, run_dir: Path | None = No
     if device.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("this configuration needs a CUDA GPU and torch sees none; use --preset cpu")
     cache_dir = Path(cache_dir)
-    sampler = sampler or D.default_sampler()
+    sampler = sampler or D.default_sampler(p_blink=config.p_blink)
     run_dir = Path(run_dir) if run_dir else run_dir_for(config, D.asset_digest(asset), cache_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=1))
