@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent
 RUNTIME_WHEELS = ("scipy==1.15.3", "onnxruntime==1.31.1")  # numpy ships with Blender
 PLATFORM = ["--platform", "manylinux_2_28_x86_64", "--platform", "manylinux_2_17_x86_64",
             "--platform", "manylinux2014_x86_64"]
-MODEL_FILES = ["models/__init__.py", "models/geometry.py", "models/raster.py"]
+MODEL_FILES = ["models/__init__.py", "models/atomic_io.py", "models/geometry.py", "models/raster.py"]
 
 
 def download_wheels(dest: Path) -> list[Path]:

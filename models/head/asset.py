@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from ..atomic_io import save_npz
 
 ASSET_FORMAT = "facecap-head"
 ASSET_VERSION = 1
@@ -92,16 +92,7 @@ def save_asset(asset: HeadAsset, path: Path) -> None:
         "info": asset.info,
     }
     arrays["meta_json"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    save_npz(path, arrays, compressed=True)
 
 
 def load_asset_file(path: Path) -> HeadAsset:

@@ -11,12 +11,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from models.atomic_io import save_npz
 from models.head.arkit import ARKIT_NAMES
 from models.semantic.transfer import DeformationTransfer
 
@@ -100,18 +99,6 @@ def build_pool(asset, betas: np.ndarray, progress=None) -> IdentityPool:
     return IdentityPool(betas.astype(np.float32), neutrals, shapes)
 
 
-def _atomic_save(path: Path, **arrays) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def load_pool(asset, n: int, seed: int, cache_dir: Path, sigma: float = 1.0, progress=None) -> IdentityPool:
     """``n`` identities drawn from ``seed``; cached under ``cache_dir`` keyed by asset and settings."""
     if n < 1:
@@ -126,7 +113,7 @@ def load_pool(asset, n: int, seed: int, cache_dir: Path, sigma: float = 1.0, pro
             path.unlink(missing_ok=True)
     betas = sample_betas(np.random.default_rng(seed), n, asset.n_identity, sigma)
     pool = build_pool(asset, betas, progress)
-    _atomic_save(path, betas=pool.betas, neutrals=pool.neutrals, shapes=pool.shapes)
+    save_npz(path, {"betas": pool.betas, "neutrals": pool.neutrals, "shapes": pool.shapes})
     return pool
 
 

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from models.atomic_io import save_npz
 from models.geometry import components, project_to_surface
 from models.semantic.spiral import spiral_indices
 
@@ -124,16 +123,7 @@ def save_hierarchy(h: MeshHierarchy, path: Path) -> None:
     for name in ("vertices", "faces", "spirals", "down", "up_index", "up_weights"):
         for i, a in enumerate(getattr(h, name)):
             arrays[f"{name}/{i}"] = a
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    save_npz(path, arrays)
 
 
 def load_hierarchy_file(path: Path) -> MeshHierarchy:
