@@ -85,6 +85,17 @@ class Graph:
         return self.node("ShaderNodeAttribute", attribute_name=name)
 
 
+def _noise_spots(g, coords, scale, detail, threshold, top, amount):
+    """Noise above a per-sample threshold (a Value node), ramped to 1 at `top` and scaled by `amount`."""
+    noise = g.node("ShaderNodeTexNoise", in_Scale=scale, in_Detail=detail)
+    g.link(coords, "Object", noise, "Vector")
+    mask = g.node("ShaderNodeMapRange", clamp=True)
+    g.link(noise, "Fac", mask, "Value")
+    g.link(threshold, "Value", mask, "From Min")
+    mask.inputs["From Max"].default_value = top
+    return g.math("MULTIPLY", (mask, "Result"), (amount, 0))
+
+
 def _new_material(name):
     mat = bpy.data.materials.new(name)
     mat.use_nodes = True
@@ -136,26 +147,14 @@ def build_skin() -> tuple[bpy.types.Material, Graph]:
     g.link(height, "Value", bump, "Height")
 
     # freckles and blemishes: thresholded noise darkening / reddening the base colour
-    freck_noise = g.node("ShaderNodeTexNoise", in_Scale=350.0, in_Detail=1.0)
-    g.link(coords, "Object", freck_noise, "Vector")
-    freck_mask = g.node("ShaderNodeMapRange", clamp=True)
-    g.link(freck_noise, "Fac", freck_mask, "Value")
-    g.link(g.params["freckle_lo"], "Value", freck_mask, "From Min")
-    freck_mask.inputs["From Max"].default_value = 0.85
-    freck_amount = g.math("MULTIPLY", (freck_mask, "Result"), (g.params["freckles"], 0))
+    freck_amount = _noise_spots(g, coords, 350.0, 1.0, g.params["freckle_lo"], 0.85, g.params["freckles"])
     freck_color = g.node("ShaderNodeMix", data_type="RGBA", blend_type="MULTIPLY", clamp_factor=True)
     g.socket(freck_color.inputs, "Factor_Float").default_value = 1.0
     g.link(base, "Color", freck_color, "A_Color")
     g.socket(freck_color.inputs, "B_Color").default_value = (0.65, 0.5, 0.4, 1.0)
     color = g.mix_color((freck_amount, "Value"), (base, "Color"), (freck_color, "Result_Color"))
 
-    blem_noise = g.node("ShaderNodeTexNoise", in_Scale=90.0, in_Detail=0.0)
-    g.link(coords, "Object", blem_noise, "Vector")
-    blem_mask = g.node("ShaderNodeMapRange", clamp=True)
-    g.link(blem_noise, "Fac", blem_mask, "Value")
-    g.link(g.params["blemish_lo"], "Value", blem_mask, "From Min")
-    blem_mask.inputs["From Max"].default_value = 0.9
-    blem_amount = g.math("MULTIPLY", (blem_mask, "Result"), (g.params["blemishes"], 0))
+    blem_amount = _noise_spots(g, coords, 90.0, 0.0, g.params["blemish_lo"], 0.9, g.params["blemishes"])
     blem_color = g.rgb("blemish_color", (0.55, 0.18, 0.15))
     color = g.mix_color((blem_amount, "Value"), (color, "Result_Color"), (blem_color, "Color"))
 

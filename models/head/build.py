@@ -14,6 +14,7 @@ from . import eyelids, regions, registration, rigging, shapes
 from .arkit import OMITTED
 from .asset import JOINT_NAMES, JOINT_PARENTS, AssetError, HeadAsset, load_asset_file, save_asset
 from .mediapipe_fit import fit_mediapipe_correspondence
+from .props import build_props
 from .sources import (default_flame_path, default_ict_path, default_landmarks_path, file_digest, load_flame,
                       load_ict, project_root)
 
@@ -51,9 +52,6 @@ def input_key(flame: Path, landmarks: Path, ict: Path) -> str:
 def load_head_asset(flame: Path | None = None, landmarks: Path | None = None, ict: Path | None = None,
                     cache: Path | None = None, rebuild: bool = False, log=print) -> HeadAsset:
     """The head asset for these inputs: from the cache, or built (and cached) when missing or stale."""
-    flame = Path(flame or default_flame_path())
-    landmarks = Path(landmarks or default_landmarks_path())
-    ict = Path(ict or default_ict_path())
     path = asset_path(flame, landmarks, ict, cache)
     if path.is_file() and not rebuild:
         try:
@@ -112,8 +110,8 @@ def build_head_asset(flame_path: Path | None = None, landmarks_path: Path | None
     log(f"  landmark residual {corr.landmark_residual_mm:.2f} mm")
 
     log("transferring the ARKit shapes")
-    ict_deltas = {name: ict.expr_deltas[i] for i, name in enumerate(ict.expr_names)}
-    names, blend = shapes.transfer_displacements(ict_deltas, sim.apply_vector, ict_skin_tris, corr.triangles,
+    deltas = shapes.arkit_deltas(ict.expr_names, ict.expr_deltas)
+    names, blend = shapes.transfer_displacements(deltas, sim.apply_vector, ict_skin_tris, corr.triangles,
                                                  corr.bary, head, n)
     falloff = back_of_head_falloff(template, landmarks68)[None, :, None]
     blend *= falloff
@@ -129,11 +127,12 @@ def build_head_asset(flame_path: Path | None = None, landmarks_path: Path | None
                                            blend[names.index("jawOpen")])
     head_faces_mask = np.isin(faces, head).all(1)
     lips = region_masks["mouth"] & (np.linalg.norm(template[:, None] - landmarks68[None, 48:60], axis=2).min(1) < 0.006)
-    brows = head_mask(n, head) & (np.linalg.norm(template[:, None] - landmarks68[None, 17:27], axis=2).min(1) < 0.006)
+    brows = (labels == head_label) & (np.linalg.norm(template[:, None] - landmarks68[None, 17:27], axis=2).min(1) < 0.006)
     mp_tri, mp_bary, mp_spread = fit_mediapipe_correspondence(template, faces, head_faces_mask, eyeball_left,
                                                               eyeball_right, lips, brows)
     jaw_pivot = regressor[JOINT_NAMES.index("jaw")] @ template
-    props, jaw_motion = shapes_props(ict, sim, template, corr, head, spheres, names, jaw_pivot)
+    props, jaw_motion = build_props(ict, sim.apply, sim.apply_vector, template, corr.registered, head, spheres,
+                                    deltas, names, jaw_pivot)
     anchors = np.where(region_masks["mouth"] | region_masks["nose"] | region_masks["chin_jaw"])[0]
 
     info = {
@@ -202,18 +201,3 @@ def back_of_head_falloff(template: np.ndarray, landmarks68: np.ndarray) -> np.nd
     ear_z = 0.5 * (landmarks68[0, 2] + landmarks68[16, 2])
     x = np.clip((template[:, 2] - (ear_z - BACK_OF_HEAD)) / BACK_OF_HEAD, 0, 1)
     return x * x * (3 - 2 * x)
-
-
-def head_mask(n: int, head: np.ndarray) -> np.ndarray:
-    mask = np.zeros(n, bool)
-    mask[head] = True
-    return mask
-
-
-def shapes_props(ict, sim, template, corr, head, spheres, names, jaw_pivot):
-    from .arkit import ict_sources
-    from .props import build_props
-
-    deltas = {name: sum(ict.expr_deltas[ict.expr_names.index(s)] for s in ict_sources(name)) for name in names}
-    return build_props(ict, sim.apply, sim.apply_vector, template, corr.registered, head, spheres, deltas, names,
-                       jaw_pivot)

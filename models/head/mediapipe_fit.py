@@ -18,7 +18,7 @@ VIEWS = [(0, 0), (-12, 0), (12, 0), (0, -8), (0, 8), (-8, 6), (8, 6)]  # (yaw, p
 N_MEDIAPIPE = 478
 
 
-def template_colours(vertices, n_head, eyeball_left, eyeball_right, lip_mask, brow_mask):
+def template_colours(vertices, eyeball_left, eyeball_right, lip_mask, brow_mask):
     """Per-vertex albedo that gives MediaPipe the cues of a face: lips, brows, iris and pupil."""
     colours = np.tile([0.78, 0.6, 0.5], (len(vertices), 1))
     colours[lip_mask] = [0.62, 0.33, 0.32]
@@ -51,9 +51,7 @@ def detect_landmarks(image: np.ndarray) -> np.ndarray | None:
 def fit_mediapipe_correspondence(vertices, faces, head_faces_mask, eyeball_left, eyeball_right,
                                  lip_mask, brow_mask, size: int = 512):
     """(triangle, barycentric) of the 478 MediaPipe landmarks on the mesh, and per-landmark spread (m)."""
-    n_head = int(head_faces_mask.sum())
-    colours = template_colours(vertices, n_head, eyeball_left, eyeball_right, lip_mask, brow_mask)
-    target = vertices[np.unique(faces[head_faces_mask])].mean(0) * [0, 1, 0] + [0, 0.0, 0.0]
+    colours = template_colours(vertices, eyeball_left, eyeball_right, lip_mask, brow_mask)
     face_centre = np.array([0.0, vertices[eyeball_left, 1].mean() - 0.035, 0.0])
     lifted = []
     for yaw, pitch in VIEWS:
@@ -68,7 +66,6 @@ def fit_mediapipe_correspondence(vertices, faces, head_faces_mask, eyeball_left,
         bary = frags.bary[px[:, 1], px[:, 0]]
         xyz = np.where((tri >= 0)[:, None], np.einsum("pk,pkc->pc", bary, vertices[faces[np.maximum(tri, 0)]]), np.nan)
         lifted.append(xyz)
-    del target
     if len(lifted) < 3:
         raise AssetError("MediaPipe found the rendered template in fewer than 3 of "
                          f"{len(VIEWS)} views; the MediaPipe correspondence cannot be fitted")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from ..geometry import similarity_transform
 from .arkit import ARKIT_NAMES
 from .asset import HeadAsset
 
@@ -113,8 +114,6 @@ class HeadModel:
         joints = np.einsum("jv,bvc->bjc", self.regressor, neutral)
         g = self.joint_transforms(joints, neck, jaw, eye_left, eye_right)
         anchors = asset.prop_anchor_ids
-        from ..geometry import similarity_transform
-
         jaw_index = asset.joint_names.index("jaw")
         out = {}
         for name, prop in asset.props.items():

@@ -10,14 +10,21 @@ from ..geometry import face_normals, uniform_laplacian
 from .arkit import ARKIT_NAMES, MIRROR_PAIRS, OMITTED, ict_sources
 
 
-def transfer_displacements(ict_deltas: dict[str, np.ndarray], rotation_scale, target_faces: np.ndarray,
+def arkit_deltas(expr_names: list[str], expr_deltas: np.ndarray) -> dict[str, np.ndarray]:
+    """ICT-FaceKit's deltas summed into the ARKit shapes FLAME carries, in ARKIT_NAMES order."""
+    index = {name: i for i, name in enumerate(expr_names)}
+    return {name: sum(expr_deltas[index[s]] for s in ict_sources(name))
+            for name in ARKIT_NAMES if name not in OMITTED}
+
+
+def transfer_displacements(deltas: dict[str, np.ndarray], rotation_scale, target_faces: np.ndarray,
                            triangles: np.ndarray, bary: np.ndarray, skin: np.ndarray,
                            n_vertices: int) -> tuple[tuple[str, ...], np.ndarray]:
     """Displacement of each FLAME skin vertex = the ICT displacement at its corresponding surface point."""
-    names = tuple(n for n in ARKIT_NAMES if n not in OMITTED)
+    names = tuple(deltas)
     out = np.zeros((len(names), n_vertices, 3))
     for k, name in enumerate(names):
-        delta = rotation_scale(sum(ict_deltas[s] for s in ict_sources(name)))
+        delta = rotation_scale(deltas[name])
         out[k, skin] = np.einsum("pk,pkc->pc", bary, delta[target_faces[triangles]])
     return names, out
 
