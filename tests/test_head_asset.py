@@ -35,6 +35,36 @@ def test_quality_targets(head_asset):
     assert report["mirror_asymmetry_pct"] < 5
     assert report["landmark_residual_mm"] < 2
     assert report["lid_vertices_inside_eyeball"] == 0
+    assert report["flipped_triangles"] == 0, report["flipped_by_shape"]
+    assert report["targets_met"]
+
+
+def _grid(n=21):
+    xs, ys = np.meshgrid(np.linspace(0, 1, n), np.linspace(0, 1, n))
+    vertices = np.c_[xs.ravel(), ys.ravel(), np.zeros(n * n)]
+    k = np.arange(n * n).reshape(n, n)
+    a, b, c, d = k[:-1, :-1].ravel(), k[:-1, 1:].ravel(), k[1:, :-1].ravel(), k[1:, 1:].ravel()
+    return vertices, np.r_[np.c_[a, b, d], np.c_[a, d, c]]
+
+
+def test_unfold_removes_a_fold_and_moves_little_else():
+    from models.head.shapes import folded_triangles, unfold
+
+    rest, faces = _grid()
+    shape = np.zeros_like(rest)
+    centre = 10 * 21 + 10
+    shape[centre] = [0.08, 0.0, 0.0]  # pushed past its right-hand neighbour: the triangles between turn over
+    assert len(folded_triangles(rest, rest + shape, faces)) > 0
+    stiff = np.zeros(len(rest), bool)
+    stiff[centre + 21] = True
+    fixed = unfold(rest, shape, faces, stiff=stiff)
+    assert len(folded_triangles(rest, rest + fixed, faces)) == 0
+    far = np.abs(rest - rest[centre]).max(1) > 0.4  # beyond the 7 rings the last round may reach
+    assert np.abs(fixed[far] - shape[far]).max() == 0
+    # a stiff vertex moves far less than when it is free
+    loose = unfold(rest, shape, faces)
+    assert np.linalg.norm(fixed[centre + 21]) < 0.2 * np.linalg.norm(loose[centre + 21])
+    assert np.array_equal(unfold(rest, np.zeros_like(rest), faces), np.zeros_like(rest))
 
 
 def test_left_stays_left(head_asset):

@@ -120,7 +120,7 @@ def build_head_asset(flame_path: Path | None = None, landmarks_path: Path | None
     asymmetry_transferred = shapes.asymmetry_pct(names, blend, mirror)
     margins = eyelids.lid_margins(template, skin_faces, landmarks68)
     spheres = {side: fit_sphere(template[ids]) for side, ids in (("left", eyeball_left), ("right", eyeball_right))}
-    blend = finish_shapes(names, blend, template, skin_faces, mirror, margins, spheres) * falloff
+    blend = finish_shapes(names, blend, template, skin_faces, mirror, margins, spheres, falloff)
     log("regions, rig, landmarks and props")
     region_masks = regions.compute_regions(template, skin_faces, blend, landmarks68)
     regressor, weights = rigging.build_rig(template, faces, head, eyeball_left, eyeball_right, landmarks68,
@@ -150,7 +150,7 @@ def build_head_asset(flame_path: Path | None = None, landmarks_path: Path | None
         "processing": ["displacement transfer through zoned dense correspondence",
                        "blink corrective (lids meet 30% of the way from the lower lid, 0.5 mm off the eyeball)",
                        "Left/Right pairs averaged into exact mirror images",
-                       "folds smoothed away"],
+                       "folds removed by a minimal local optimisation (lid margins held stiff)"],
         "build_seconds": round(time.time() - t0, 1),
     }
     log(f"head asset built in {time.time() - t0:.0f} s")
@@ -167,32 +167,39 @@ def build_head_asset(flame_path: Path | None = None, landmarks_path: Path | None
     )
 
 
-def finish_shapes(names, blend, template, skin_faces, mirror, margins, spheres):
-    """Symmetrise the pairs, close the lids and remove folds, keeping Left the mirror image of Right."""
+def finish_shapes(names, blend, template, skin_faces, mirror, margins, spheres, falloff):
+    """Symmetrise the pairs, close the lids and remove folds, keeping Left the mirror image of Right.
+
+    Right and unpaired shapes are finished first; each Left shape is then the mirror of its Right
+    partner, finished again on its own side because the mirror map is inexact by a vertex here and there.
+    """
     from .arkit import MIRROR_PAIRS
 
-    blend = shapes.symmetrize_pairs(names, blend, mirror)
-    pinned = np.zeros(len(template), bool)
+    margin_ids = np.zeros(len(template), bool)
     for m in margins.values():
-        pinned[np.r_[m.upper, m.lower]] = True
-    def close(blend_k, side):
-        blend_k = eyelids.close_lids(template, blend_k, skin_faces, margins[side], *spheres[side])
-        blend_k = eyelids.keep_outside_eyeball(template, blend_k, skin_faces, *spheres[side])
-        blend_k = shapes.repair_folds(template, blend_k, skin_faces, pinned=pinned)
-        return eyelids.keep_outside_eyeball(template, blend_k, skin_faces, *spheres[side])
+        margin_ids[np.r_[m.upper, m.lower]] = True
 
-    lefts = {left for left, _ in MIRROR_PAIRS}
+    def finish(shape, name, mirrored):
+        side = {"eyeBlinkLeft": "left", "eyeBlinkRight": "right"}.get(name)
+        if side:
+            shape = eyelids.close_lids(template, shape, skin_faces, margins[side], *spheres[side])
+            shape = eyelids.keep_outside_eyeball(template, shape, skin_faces, *spheres[side])
+        if not mirrored:  # smooth folds away where that is enough; a mirrored shape needs only the last touches
+            shape = shapes.repair_folds(template, shape, skin_faces, pinned=margin_ids if side else None)
+        # what smoothing cannot remove (folds at the lid corners) goes with the margins held
+        shape = shapes.unfold(template, shape * falloff.reshape(-1, 1), skin_faces, stiff=margin_ids)
+        if side:
+            shape = eyelids.keep_outside_eyeball(template, shape, skin_faces, *spheres[side])
+        return shape
+
+    blend = shapes.symmetrize_pairs(names, blend, mirror)
+    lefts = {left: right for left, right in MIRROR_PAIRS}
     for k, name in enumerate(names):
         if name not in lefts:
-            blend[k] = close(blend[k], "right") if name == "eyeBlinkRight" else \
-                shapes.repair_folds(template, blend[k], skin_faces)
-    for left, right in MIRROR_PAIRS:
-        if left in names:
-            k = names.index(left)
-            blend[k] = shapes.mirror_displacement(blend[names.index(right)], mirror)
-            # the mirror map is inexact by a vertex here and there: finish the left side on its own mesh
-            blend[k] = close(blend[k], "left") if left == "eyeBlinkLeft" else \
-                shapes.repair_folds(template, blend[k], skin_faces)
+            blend[k] = finish(blend[k], name, mirrored=False)
+    for k, name in enumerate(names):
+        if name in lefts:
+            blend[k] = finish(shapes.mirror_displacement(blend[names.index(lefts[name])], mirror), name, mirrored=True)
     return blend
 
 

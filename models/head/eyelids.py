@@ -138,19 +138,25 @@ def _harmonic_fill(template, faces, fixed_ids, fixed_val, centre, radius):
 
 
 def keep_outside_eyeball(template, blink, faces, centre, radius, region_radius=0.03, iterations=20):
-    """Vertices outside the eyeball at rest stay outside it (with clearance) when the lid closes."""
+    """Vertices outside the eyeball at rest stay outside it when the lid closes.
+
+    Each keeps LID_CLEARANCE from the eyeball, or its clearance at rest where that is smaller: the rim
+    of the socket lies almost on the eyeball, and pushing it out alone would fold its triangles.
+    """
     used = np.unique(faces)
     near = used[np.linalg.norm(template[used] - centre, axis=1) < region_radius]
-    outside_at_rest = near[np.linalg.norm(template[near] - centre, axis=1) > radius]
+    rest = np.linalg.norm(template[near] - centre, axis=1)
+    outside_at_rest = near[rest > radius]
+    clearance = np.minimum(LID_CLEARANCE, rest[rest > radius] - radius)
     blink = blink.copy()
     for _ in range(iterations):
         p = template[outside_at_rest] + blink[outside_at_rest]
         r = p - centre
         d = np.linalg.norm(r, axis=1)
-        bad = d < radius + LID_CLEARANCE * 0.5
+        bad = d < radius + clearance * 0.5
         if not bad.any():
             break
-        target = centre + r[bad] / d[bad, None] * (radius + LID_CLEARANCE)
+        target = centre + r[bad] / d[bad, None] * (radius + clearance[bad])[:, None]
         blink[outside_at_rest[bad]] = target - template[outside_at_rest[bad]]
     return blink
 

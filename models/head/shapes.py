@@ -1,12 +1,12 @@
-"""ARKit blendshapes on FLAME topology from ICT-FaceKit: transfer, symmetry, fold repair, fold count."""
+"""ARKit blendshapes on FLAME topology from ICT-FaceKit: transfer, symmetry, fold count and removal."""
 from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.optimize import linear_sum_assignment
+from scipy.optimize import linear_sum_assignment, minimize
 from scipy.spatial.distance import cdist
 
-from ..geometry import face_normals, uniform_laplacian
+from ..geometry import edges_of, face_normals, uniform_laplacian
 from .arkit import ARKIT_NAMES, MIRROR_PAIRS, OMITTED, ict_sources
 
 
@@ -132,4 +132,72 @@ def repair_folds(rest: np.ndarray, shape: np.ndarray, faces: np.ndarray, pinned:
         a = lap[free][:, free].tocsc()
         rhs = -lap[free][:, known] @ d[known]
         d[free] = np.column_stack([spsolve(a, rhs[:, k]) for k in range(3)])
+    return d
+
+
+STIFF = 1000.0  # how much more a stiff vertex resists moving: lid margins keep the gap under 0.5 mm
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-30)
+
+
+def unfold(rest: np.ndarray, shape: np.ndarray, faces: np.ndarray, stiff: np.ndarray | None = None,
+           rings: int = 2, rounds: int = 4) -> np.ndarray:
+    """Move the vertices around folded triangles as little as possible until none is folded.
+
+    A small optimisation over the folds grown by a few rings: each triangle there must face the same
+    way as its neighbours (penalised below a small margin), while edge vectors and positions stay
+    close to the given shape. `stiff` vertices (e.g. the lid margins) resist moving STIFF times more.
+    Harmonic smoothing cannot do this at the lid corners, where the folds touch the margins themselves.
+    L-BFGS with finite differences is enough for the few dozen vertices of a fold.
+    """
+    n = len(rest)
+    pair_a, pair_b = triangle_neighbours(faces)
+    lap = uniform_laplacian(faces, n)
+    adjacency = (sp.diags(lap.diagonal()) - lap).astype(bool).astype(float)
+    d = shape.copy()
+    for round_ in range(rounds):
+        bad = folded_triangles(rest, rest + d, faces, (pair_a, pair_b))
+        if not len(bad):
+            break
+        region = np.zeros(n, bool)
+        region[faces[bad].ravel()] = True
+        for _ in range(rings + round_):
+            region |= np.asarray(adjacency @ region.astype(float)).ravel() > 0
+        touching = region[faces].any(1)
+        keep = touching[pair_a] | touching[pair_b]
+        tris = np.unique(np.r_[pair_a[keep], pair_b[keep]])
+        la, lb = np.searchsorted(tris, pair_a[keep]), np.searchsorted(tris, pair_b[keep])
+        # work on the few vertices involved, renumbered
+        e = edges_of(faces[touching])
+        e = e[region[e].any(1)]
+        ids = np.unique(np.r_[faces[tris].ravel(), e.ravel()])
+        tri_faces, e = np.searchsorted(ids, faces[tris]), np.searchsorted(ids, e)
+        free = np.where(region[ids])[0]
+
+        def facing(pos):
+            normal = _unit(np.cross(pos[tri_faces[:, 1]] - pos[tri_faces[:, 0]],
+                                    pos[tri_faces[:, 2]] - pos[tri_faces[:, 0]]))
+            around = np.zeros_like(normal)
+            np.add.at(around, la, normal[lb])
+            np.add.at(around, lb, normal[la])
+            return (normal * _unit(around)).sum(1)
+
+        floor = np.minimum(0.1, 0.5 * np.maximum(facing(rest[ids]), 0))
+        given = rest[ids] + d[ids]
+        given_edges = given[e[:, 0]] - given[e[:, 1]]
+        scale = np.median(np.linalg.norm(rest[ids][e[:, 0]] - rest[ids][e[:, 1]], axis=1))
+        weight = np.ones(len(free)) if stiff is None else np.where(stiff[ids[free]], STIFF, 1.0)
+
+        def energy(x):
+            pos = given.copy()
+            pos[free] = x.reshape(-1, 3)
+            fold = (np.maximum(floor - facing(pos), 0) ** 2).sum()
+            edge = ((pos[e[:, 0]] - pos[e[:, 1]]) - given_edges) / scale
+            move = ((pos[free] - given[free]) / scale) ** 2
+            return 100 * fold + 0.1 * (edge ** 2).sum() + 0.01 * (weight[:, None] * move).sum()
+
+        result = minimize(energy, given[free].ravel(), method="L-BFGS-B", options={"maxiter": 500})
+        d[ids[free]] = result.x.reshape(-1, 3) - rest[ids[free]]
     return d
