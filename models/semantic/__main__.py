@@ -33,8 +33,8 @@ def cmd_train(args) -> int:
     from models.semantic.train import PRESETS, train
 
     config = PRESETS[args.preset]
-    overrides = {k: v for k, v in (("minutes", args.minutes), ("steps", args.steps), ("pool", args.pool))
-                 if v is not None}
+    overrides = {k: v for k, v in (("minutes", args.minutes), ("steps", args.steps), ("pool", args.pool),
+                                   ("threads", args.threads)) if v is not None}
     config = dataclasses.replace(config, **overrides)
     asset = _asset(args)
     run = train(asset, config, args.cache, run_dir=args.run_dir, fresh=args.fresh,
@@ -121,6 +121,8 @@ def main(argv=None) -> int:
     t.add_argument("--minutes", type=float, help="time budget of the schedule")
     t.add_argument("--steps", type=int, help="step budget of the schedule")
     t.add_argument("--pool", type=int, help="number of training identities (about 3 MB of memory each)")
+    t.add_argument("--threads", type=int, help="torch CPU threads (default: the preset's; 1 when another job "
+                                               "holds one of 2 cores)")
     t.add_argument("--run-dir", type=Path, help="where checkpoints go (default: keyed by config under --cache)")
     t.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint and start over")
     e = sub.add_parser("export", help="write the ONNX networks and the model card")

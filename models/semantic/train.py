@@ -35,7 +35,7 @@ class TrainConfig:
     val_identities: int = 8
     val_samples: int = 64
     checkpoint_every_s: float = 60.0
-    threads: int = 1  # on a shared 2-core box one thread trains 2-3x faster than two
+    threads: int = 2  # 1.4x faster than one on an idle 2-core box; use --threads 1 when another job holds a core
     device: str = "cpu"
 
 
@@ -49,7 +49,8 @@ PRESETS = {
 
 
 def run_dir_for(config: TrainConfig, asset_key: str, cache_dir: Path) -> Path:
-    key = hashlib.sha256(json.dumps({**dataclasses.asdict(config), "asset": asset_key},
+    settings = {k: v for k, v in dataclasses.asdict(config).items() if k != "threads"}  # threads change speed only
+    key = hashlib.sha256(json.dumps({**settings, "asset": asset_key},
                                     sort_keys=True).encode()).hexdigest()[:12]
     return Path(cache_dir) / "runs" / key
 
