@@ -76,3 +76,20 @@ def test_losses_on_hand_made_meshes(asset):
     codes = torch.randn(4, 64)
     assert float(Losses.cycle(codes, codes)) == 0
     assert abs(float(Losses.cycle(codes * 0.0, codes)) - 1.0) < 1e-4
+
+
+def test_swapped_eye_term_keeps_the_fraction_of_opening(asset):
+    """A closed eye put on another face must be closed there; an open one open by that face's own amount."""
+    losses = Losses(asset.faces, asset.n_vertices, lid_pairs(asset))
+    u, lo = losses.eyes_pairs[:, 0], losses.eyes_pairs[:, 1]
+    a_neutral = torch.as_tensor(asset.template)[None]
+    b_neutral = a_neutral.clone()
+    b_neutral[0, u, 1] += 0.001  # B's eyes open 1 mm wider than A's
+    a_closed, b_closed = a_neutral.clone(), b_neutral.clone()
+    a_closed[0, u] = a_neutral[0, lo]
+    b_closed[0, u] = b_neutral[0, lo]
+    assert float(losses.eyes_cycle(b_closed, b_neutral, a_closed, a_neutral)) < 1e-3
+    assert float(losses.eyes_cycle(b_neutral, b_neutral, a_closed, a_neutral)) > 1.0  # left open: mm summed
+    assert float(losses.eyes_cycle(b_neutral, b_neutral, a_neutral, a_neutral)) < 1e-3
+    # copying A's opening onto B is wrong by B's extra millimetre at each pair
+    assert float(losses.eyes_cycle(a_neutral, b_neutral, a_neutral, a_neutral)) > 1.0

@@ -77,6 +77,6 @@ def test_a_few_training_steps_lower_the_loss(asset, tmp_path):
         loss.backward()
         opt.step()
         history.append(float(loss))
-        assert set(terms) == {"rec", "delta", "edge", "eyes", "cycle"}
+        assert set(terms) == {"rec", "delta", "edge", "eyes", "cycle", "eyes_cycle"}
     torch.set_num_threads(threads)
     assert history[-1] < 0.7 * history[0], history

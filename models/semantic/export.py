@@ -120,7 +120,8 @@ random ARKit expressions from `models/expressions.py`, each ARKit shape of the h
 each identity by gradient-domain deformation transfer (lids re-closed for the blinks). Every
 expression is drawn fresh, so no expression is ever seen on two identities (unpaired training).
 Losses: reconstruction, cycle consistency, delta coordinates, edge length, eye closure
-(weights 1, 1, 0.01, 10000, 0.01). Config: `{json.dumps(config)}`.
+(weights 1, 1, 0.01, 10000, 0.01), the eye term also on the swapped-code decodes (each lid open by the
+same fraction of the new face's opening; weight 0.01). Config: `{json.dumps(config)}`.
 
 ## Evaluation (`python -m models.semantic eval --json`, held-out identities and expressions)
 | metric | SEREP | baseline: copy A's displacement |

@@ -8,7 +8,11 @@
   eyes   error of the upper-minus-lower lid vectors in millimetres, summed over the lid pairs of both
          eyes: the lids must open and close by the right amount (a few dozen vertices among 5023, so
          a mean would leave this term without weight, and a blink open by 2 mm would go unnoticed)
-Default weights are the paper's: rec 1, cycle 1, delta 0.01, edge 10000, eyes 0.01.
+  eyes_cycle  the same eye term for the swapped decodes, where no target mesh exists: each lid pair of
+         A's expression put on B must be open by the same fraction of B's neutral opening as it is of
+         A's (a closed eye stays closed on every face, a half blink stays half). It needs no paired
+         data, only A's mesh and both neutrals.
+Default weights are the paper's: rec 1, cycle 1, delta 0.01, edge 10000, eyes 0.01 (both eye terms).
 """
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ class LossWeights:
     delta: float = 0.01
     edge: float = 10000.0
     eyes: float = 0.01
+    eyes_cycle: float = 0.01
 
 
 def lid_pairs(asset) -> np.ndarray:
@@ -86,6 +91,19 @@ class Losses(torch.nn.Module):
         else:
             out["eyes"] = p.new_zeros(())
         return out
+
+    def lid_openings(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, P) distance between the upper and lower vertex of each lid pair, in cm (x in metres)."""
+        u, lo = self.eyes_pairs[:, 0], self.eyes_pairs[:, 1]
+        return (x[:, u] - x[:, lo]).norm(dim=-1) * SCALE
+
+    def eyes_cycle(self, swapped: torch.Tensor, target_neutral: torch.Tensor, source: torch.Tensor,
+                   source_neutral: torch.Tensor) -> torch.Tensor:
+        if not len(self.eyes_pairs):
+            return swapped.new_zeros(())
+        fraction = self.lid_openings(source) / self.lid_openings(source_neutral).clamp(min=0.05)
+        wanted = fraction.detach() * self.lid_openings(target_neutral)
+        return (self.lid_openings(swapped) - wanted).abs().sum(1).mean() * 10.0  # cm -> mm
 
     @staticmethod
     def cycle(recovered: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:

@@ -101,8 +101,10 @@ def train_step(model, losses: Losses, batch: D.Batch, config: TrainConfig, devic
         swapped = neutral[:c] + model.displacement(borrowed, z_id[:c])
         recovered = model.encode_expression(swapped, neutral[:c])
         terms["cycle"] = Losses.cycle(recovered[valid_t], borrowed[valid_t])
+        terms["eyes_cycle"] = losses.eyes_cycle(swapped[valid_t], neutral[:c][valid_t], mesh[:c][perm_t][valid_t],
+                                                neutral[:c][perm_t][valid_t])
     else:
-        terms["cycle"] = mesh.new_zeros(())
+        terms["cycle"] = terms["eyes_cycle"] = mesh.new_zeros(())
     return terms
 
 
