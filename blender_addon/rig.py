@@ -32,7 +32,8 @@ def _mesh_from_arrays(name: str, vertices: np.ndarray, faces: np.ndarray) -> bpy
 
 def _material(name: str, colour, roughness=0.5, subsurface=0.0) -> bpy.types.Material:
     mat = bpy.data.materials.get(name) or bpy.data.materials.new(name)
-    mat.use_nodes = True
+    if mat.node_tree is None:  # Blender 4.x; from 5.0 every material has nodes and use_nodes is deprecated
+        mat.use_nodes = True
     bsdf = mat.node_tree.nodes.get("Principled BSDF")
     if bsdf is not None:
         bsdf.inputs["Base Color"].default_value = (*colour, 1.0)

@@ -26,7 +26,8 @@ MAX_LOADED_MAPS = 12  # environment maps kept in memory (a folder of 8k maps wou
 
 def _new_world(name):
     world = bpy.data.worlds.new(name)
-    world.use_nodes = True
+    if world.node_tree is None:  # Blender 4.x; 5.0 deprecates use_nodes (always on)
+        world.use_nodes = True
     tree = world.node_tree
     for n in list(tree.nodes):
         tree.nodes.remove(n)

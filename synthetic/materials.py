@@ -98,7 +98,8 @@ def _noise_spots(g, coords, scale, detail, threshold, top, amount):
 
 def _new_material(name):
     mat = bpy.data.materials.new(name)
-    mat.use_nodes = True
+    if mat.node_tree is None:  # Blender 4.x; 5.0 deprecates use_nodes (always on)
+        mat.use_nodes = True
     tree = mat.node_tree
     for n in list(tree.nodes):
         tree.nodes.remove(n)
