@@ -26,15 +26,11 @@ MAX_LOADED_MAPS = 12  # environment maps kept in memory (a folder of 8k maps wou
 
 def _new_world(name):
     world = bpy.data.worlds.new(name)
-    if world.node_tree is None:  # Blender 4.x; 5.0 deprecates use_nodes (always on)
-        world.use_nodes = True
-    tree = world.node_tree
-    for n in list(tree.nodes):
-        tree.nodes.remove(n)
+    graph = Graph.empty(world)
     # the automatic map follows the HDRI's size (2k+): ~2 CPU-s per sample to rebuild
     world.cycles.sampling_method = "MANUAL"
     world.cycles.sample_map_resolution = MAP_RESOLUTION
-    return world, Graph(tree)
+    return world, graph
 
 
 def _finish(g: Graph, color_socket):

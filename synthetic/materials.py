@@ -19,6 +19,15 @@ class Graph:
         self.tree = tree
         self.params: dict[str, bpy.types.Node] = {}
 
+    @classmethod
+    def empty(cls, owner) -> "Graph":
+        """A Graph over the node tree of a material or world, emptied of its default nodes."""
+        if owner.node_tree is None:  # Blender 4.x; 5.0 deprecates use_nodes (always on)
+            owner.use_nodes = True
+        for n in list(owner.node_tree.nodes):
+            owner.node_tree.nodes.remove(n)
+        return cls(owner.node_tree)
+
     def node(self, kind, **settings):
         n = self.tree.nodes.new(kind)
         for key, value in settings.items():
@@ -98,12 +107,7 @@ def _noise_spots(g, coords, scale, detail, threshold, top, amount):
 
 def _new_material(name):
     mat = bpy.data.materials.new(name)
-    if mat.node_tree is None:  # Blender 4.x; 5.0 deprecates use_nodes (always on)
-        mat.use_nodes = True
-    tree = mat.node_tree
-    for n in list(tree.nodes):
-        tree.nodes.remove(n)
-    return mat, Graph(tree)
+    return mat, Graph.empty(mat)
 
 
 def _smoothstep_mask(g, source, lo_name, hi_name):
