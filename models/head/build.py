@@ -11,7 +11,7 @@ import numpy as np
 
 from ..geometry import barycentric_points, components, fit_sphere, triangulate_quads
 from . import eyelids, regions, registration, rigging, shapes
-from .arkit import OMITTED
+from .arkit import MIRROR_PAIRS, OMITTED
 from .asset import JOINT_NAMES, JOINT_PARENTS, AssetError, HeadAsset, load_asset_file, save_asset
 from .mediapipe_fit import fit_mediapipe_correspondence
 from .props import build_props
@@ -173,8 +173,6 @@ def finish_shapes(names, blend, template, skin_faces, mirror, margins, spheres, 
     Right and unpaired shapes are finished first; each Left shape is then the mirror of its Right
     partner, finished again on its own side because the mirror map is inexact by a vertex here and there.
     """
-    from .arkit import MIRROR_PAIRS
-
     margin_ids = np.zeros(len(template), bool)
     for m in margins.values():
         margin_ids[np.r_[m.upper, m.lower]] = True

@@ -23,8 +23,8 @@ EYE_LANDMARKS = {"right": (36, 37, 38, 39, 40, 41), "left": (42, 43, 44, 45, 46,
 # mostly the upper lid travelling down).
 MEET_FRACTION = 0.3
 MARGIN_SEPARATION = 0.00002  # half the distance kept between the closed margins
-LID_CLEARANCE = 0.0005
-EDGE_BAND = 0.0015  # metres behind a margin that move with it  # metres between a closed lid and the eyeball surface
+LID_CLEARANCE = 0.0005  # metres between a closed lid and the eyeball surface
+EDGE_BAND = 0.0015  # metres behind a margin that move with it
 
 
 @dataclasses.dataclass

@@ -6,7 +6,7 @@ import scipy.sparse as sp
 from scipy.optimize import linear_sum_assignment, minimize
 from scipy.spatial.distance import cdist
 
-from ..geometry import edges_of, face_normals, uniform_laplacian
+from ..geometry import adjacency, edges_of, face_normals, uniform_laplacian
 from .arkit import ARKIT_NAMES, MIRROR_PAIRS, OMITTED, ict_sources
 
 
@@ -83,6 +83,16 @@ def triangle_neighbours(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return owner[:-1][same], owner[1:][same]
 
 
+def facing_neighbours(vertices: np.ndarray, faces: np.ndarray, pair_a: np.ndarray, pair_b: np.ndarray) -> np.ndarray:
+    """Cosine between each triangle's normal and the mean normal of its edge neighbours (pairs a-b)."""
+    normal = face_normals(vertices, faces)
+    around = np.zeros_like(normal)
+    np.add.at(around, pair_a, normal[pair_b])
+    np.add.at(around, pair_b, normal[pair_a])
+    around /= np.maximum(np.linalg.norm(around, axis=-1, keepdims=True), 1e-20)
+    return (normal * around).sum(-1)
+
+
 def folded_triangles(rest: np.ndarray, deformed: np.ndarray, faces: np.ndarray, pairs=None) -> np.ndarray:
     """Triangles that turned over relative to their neighbours.
 
@@ -91,15 +101,16 @@ def folded_triangles(rest: np.ndarray, deformed: np.ndarray, faces: np.ndarray, 
     large but legitimate rotations of rolling lips or a closing lid, and catches the folds.
     """
     a, b = triangle_neighbours(faces) if pairs is None else pairs
+    return np.where((facing_neighbours(deformed, faces, a, b) < 0) & (facing_neighbours(rest, faces, a, b) >= 0))[0]
 
-    def against(v):
-        n = face_normals(v, faces)
-        nb = np.zeros_like(n)
-        np.add.at(nb, a, n[b])
-        np.add.at(nb, b, n[a])
-        return (n * nb).sum(-1) < 0
 
-    return np.where(against(deformed) & ~against(rest))[0]
+def _around_folds(faces: np.ndarray, folded: np.ndarray, rings: int, adj: sp.csr_matrix) -> np.ndarray:
+    """Vertex mask: the vertices of the folded triangles grown by `rings` rings."""
+    region = np.zeros(adj.shape[0], bool)
+    region[faces[folded].ravel()] = True
+    for _ in range(rings):
+        region |= np.asarray(adj @ region.astype(float)).ravel() > 0
+    return region
 
 
 def repair_folds(rest: np.ndarray, shape: np.ndarray, faces: np.ndarray, pinned: np.ndarray | None = None,
@@ -112,19 +123,15 @@ def repair_folds(rest: np.ndarray, shape: np.ndarray, faces: np.ndarray, pinned:
     """
     from scipy.sparse.linalg import spsolve
 
-    n = len(rest)
-    lap = uniform_laplacian(faces, n)
-    adj = (sp.diags(lap.diagonal()) - lap).astype(bool).astype(float)
+    lap = uniform_laplacian(faces, len(rest))
+    adj = adjacency(faces, len(rest))
     pairs = triangle_neighbours(faces)
     d = shape.copy()
     for rings in range(1, max_rings + 1):
         bad = folded_triangles(rest, rest + d, faces, pairs)
         if not len(bad):
             break
-        region = np.zeros(n, bool)
-        region[faces[bad].ravel()] = True
-        for _ in range(rings):
-            region |= np.asarray(adj @ region.astype(float)).ravel() > 0
+        region = _around_folds(faces, bad, rings, adj)
         if pinned is not None:
             region &= ~pinned
         free = np.where(region)[0]
@@ -138,10 +145,6 @@ def repair_folds(rest: np.ndarray, shape: np.ndarray, faces: np.ndarray, pinned:
 STIFF = 1000.0  # how much more a stiff vertex resists moving: lid margins keep the gap under 0.5 mm
 
 
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-30)
-
-
 def unfold(rest: np.ndarray, shape: np.ndarray, faces: np.ndarray, stiff: np.ndarray | None = None,
            rings: int = 2, rounds: int = 4) -> np.ndarray:
     """Move the vertices around folded triangles as little as possible until none is folded.
@@ -152,19 +155,14 @@ def unfold(rest: np.ndarray, shape: np.ndarray, faces: np.ndarray, stiff: np.nda
     Harmonic smoothing cannot do this at the lid corners, where the folds touch the margins themselves.
     L-BFGS with finite differences is enough for the few dozen vertices of a fold.
     """
-    n = len(rest)
     pair_a, pair_b = triangle_neighbours(faces)
-    lap = uniform_laplacian(faces, n)
-    adjacency = (sp.diags(lap.diagonal()) - lap).astype(bool).astype(float)
+    adj = adjacency(faces, len(rest))
     d = shape.copy()
     for round_ in range(rounds):
         bad = folded_triangles(rest, rest + d, faces, (pair_a, pair_b))
         if not len(bad):
             break
-        region = np.zeros(n, bool)
-        region[faces[bad].ravel()] = True
-        for _ in range(rings + round_):
-            region |= np.asarray(adjacency @ region.astype(float)).ravel() > 0
+        region = _around_folds(faces, bad, rings + round_, adj)
         touching = region[faces].any(1)
         keep = touching[pair_a] | touching[pair_b]
         tris = np.unique(np.r_[pair_a[keep], pair_b[keep]])
@@ -176,15 +174,7 @@ def unfold(rest: np.ndarray, shape: np.ndarray, faces: np.ndarray, stiff: np.nda
         tri_faces, e = np.searchsorted(ids, faces[tris]), np.searchsorted(ids, e)
         free = np.where(region[ids])[0]
 
-        def facing(pos):
-            normal = _unit(np.cross(pos[tri_faces[:, 1]] - pos[tri_faces[:, 0]],
-                                    pos[tri_faces[:, 2]] - pos[tri_faces[:, 0]]))
-            around = np.zeros_like(normal)
-            np.add.at(around, la, normal[lb])
-            np.add.at(around, lb, normal[la])
-            return (normal * _unit(around)).sum(1)
-
-        floor = np.minimum(0.1, 0.5 * np.maximum(facing(rest[ids]), 0))
+        floor = np.minimum(0.1, 0.5 * np.maximum(facing_neighbours(rest[ids], tri_faces, la, lb), 0))
         given = rest[ids] + d[ids]
         given_edges = given[e[:, 0]] - given[e[:, 1]]
         scale = np.median(np.linalg.norm(rest[ids][e[:, 0]] - rest[ids][e[:, 1]], axis=1))
@@ -193,7 +183,7 @@ def unfold(rest: np.ndarray, shape: np.ndarray, faces: np.ndarray, stiff: np.nda
         def energy(x):
             pos = given.copy()
             pos[free] = x.reshape(-1, 3)
-            fold = (np.maximum(floor - facing(pos), 0) ** 2).sum()
+            fold = (np.maximum(floor - facing_neighbours(pos, tri_faces, la, lb), 0) ** 2).sum()
             edge = ((pos[e[:, 0]] - pos[e[:, 1]]) - given_edges) / scale
             move = ((pos[free] - given[free]) / scale) ** 2
             return 100 * fold + 0.1 * (edge ** 2).sum() + 0.01 * (weight[:, None] * move).sum()
