@@ -8,15 +8,25 @@ from pathlib import Path
 import numpy as np
 
 
-def save_npz(path: Path, arrays: dict, compressed: bool = False) -> None:
-    """np.savez(_compressed) to a temporary file beside `path`, then rename it into place."""
+def atomic_write(path: Path, write, prefix: str | None = None, suffix: str = ".tmp") -> None:
+    """Call write(binary file object) on a temporary file beside `path`, fsync, then rename it over `path`.
+
+    `prefix`/`suffix` name the temporary file (default: `path`'s name, then random letters, then .tmp).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix or path.name, suffix=suffix)
     try:
         with os.fdopen(fd, "wb") as handle:
-            (np.savez_compressed if compressed else np.savez)(handle, **arrays)
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def save_npz(path: Path, arrays: dict, compressed: bool = False) -> None:
+    """np.savez(_compressed) written atomically."""
+    atomic_write(path, lambda handle: (np.savez_compressed if compressed else np.savez)(handle, **arrays))

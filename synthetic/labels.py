@@ -13,10 +13,11 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from models.atomic_io import atomic_write as _atomic_write
 
 from . import DATASET_FORMAT, DATASET_VERSION
 
@@ -68,19 +69,9 @@ def manifest_name(shard: tuple[int, int]) -> str:
 
 
 def atomic_write(path: Path, write) -> None:
-    """Call write(file object) on a temporary file beside `path`, fsync, then rename over `path`."""
+    """models.atomic_io.atomic_write, with temporary names that carry TMP_MARK and the writer's pid."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.stem}{TMP_MARK}-{os.getpid()}-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    _atomic_write(path, write, prefix=f"{path.stem}{TMP_MARK}-{os.getpid()}-", suffix=path.suffix)
 
 
 def temp_path(path: Path) -> Path:

@@ -1,17 +1,18 @@
 """ONNX export of E_exp, E_id and D_mesh, with a parity check against torch and a model card."""
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from models.semantic import data as D
+from models.atomic_io import atomic_write
+from models.semantic.losses import LossWeights
 from models.semantic.networks import SemanticAutoencoder
 from models.semantic.runtime import FILES, META
 
@@ -47,19 +48,15 @@ class _Decoder(torch.nn.Module):
 
 def _export(module, args, names_in, names_out, path: Path) -> None:
     axes = {n: {0: "batch"} for n in (*names_in, *names_out)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
+
+    def write(handle):
         with warnings.catch_warnings():  # the TorchScript exporter is deprecated but needs no onnxscript
             warnings.simplefilter("ignore", DeprecationWarning)
-            torch.onnx.export(module.eval(), args, tmp, input_names=list(names_in),
+            torch.onnx.export(module.eval(), args, handle, input_names=list(names_in),
                               output_names=list(names_out), dynamic_axes=axes, opset_version=17, dynamo=False)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    atomic_write(path, write)
+    os.chmod(path, 0o644)  # shipped weights: readable by everyone, unlike mkstemp's 0600
 
 
 def export_onnx(model: SemanticAutoencoder, out_dir: Path, example_mesh: np.ndarray,
@@ -119,9 +116,9 @@ synthetic meshes made on the fly: random FLAME identities (N(0,1) coefficients c
 random ARKit expressions from `models/expressions.py`, each ARKit shape of the head asset moved onto
 each identity by gradient-domain deformation transfer (lids re-closed for the blinks). Every
 expression is drawn fresh, so no expression is ever seen on two identities (unpaired training).
-Losses: reconstruction, cycle consistency, delta coordinates, edge length, eye closure
-(weights 1, 1, 0.01, 10000, 0.01), the eye term also on the swapped-code decodes (each lid open by the
-same fraction of the new face's opening; weight 0.01). Config: `{json.dumps(config)}`.
+Losses: reconstruction, cycle consistency, delta coordinates, edge length, eye closure, and the eye
+term again on the swapped-code decodes (each lid open by the same fraction of the new face's opening),
+weighted `{json.dumps(dataclasses.asdict(LossWeights()))}`. Config: `{json.dumps(config)}`.
 
 ## Evaluation (`python -m models.semantic eval --json`, held-out identities and expressions)
 | metric | SEREP | baseline: copy A's displacement |

@@ -5,14 +5,13 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from models.atomic_io import atomic_write
 from models.semantic import data as D
 from models.semantic.hierarchy import load_hierarchy
 from models.semantic.losses import LossWeights, Losses, lid_pairs
@@ -56,15 +55,7 @@ def run_dir_for(config: TrainConfig, asset_key: str, cache_dir: Path) -> Path:
 
 
 def atomic_torch_save(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda handle: torch.save(obj, handle))
 
 
 def build_model(asset, cache_dir: Path) -> SemanticAutoencoder:
@@ -101,8 +92,8 @@ def train_step(model, losses: Losses, batch: D.Batch, config: TrainConfig, devic
         swapped = neutral[:c] + model.displacement(borrowed, z_id[:c])
         recovered = model.encode_expression(swapped, neutral[:c])
         terms["cycle"] = Losses.cycle(recovered[valid_t], borrowed[valid_t])
-        terms["eyes_cycle"] = losses.eyes_cycle(swapped[valid_t], neutral[:c][valid_t], mesh[:c][perm_t][valid_t],
-                                                neutral[:c][perm_t][valid_t])
+        source = perm_t[valid_t]  # the sample each borrowed code came from
+        terms["eyes_cycle"] = losses.eyes_cycle(swapped[valid_t], neutral[:c][valid_t], mesh[source], neutral[source])
     else:
         terms["cycle"] = terms["eyes_cycle"] = mesh.new_zeros(())
     return terms
