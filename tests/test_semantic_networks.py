@@ -1,4 +1,6 @@
 """Forward shapes of E_exp, E_id, D_mesh; a few training steps lower the loss."""
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -6,7 +8,7 @@ import torch
 from models.semantic import data as D
 from models.semantic.losses import Losses, lid_pairs
 from models.semantic.networks import SpiralConv
-from models.semantic.train import TrainConfig, build_model, partner_indices, train_step
+from models.semantic.train import TrainConfig, build_model, load_trained, partner_indices, train, train_step
 from semantic_helpers import make_test_asset
 
 
@@ -76,7 +78,35 @@ def test_a_few_training_steps_lower_the_loss(asset, tmp_path):
         opt.zero_grad()
         loss.backward()
         opt.step()
-        history.append(float(loss))
+        history.append(float(loss.detach()))
         assert set(terms) == {"rec", "delta", "edge", "eyes", "cycle", "eyes_cycle"}
     torch.set_num_threads(threads)
     assert history[-1] < 0.7 * history[0], history
+
+
+def test_train_checkpoints_and_resumes(asset, tmp_path):
+    config = TrainConfig(batch=4, cycle_batch=4, steps=4, warmup_steps=1, pool=2, val_every=2, val_identities=2,
+                         val_samples=4, threads=1)
+    logs = []
+    run = train(asset, config, tmp_path, run_dir=tmp_path / "run", log=logs.append, show_progress=False)
+    ck = torch.load(run / "last.pt", weights_only=False)
+    assert ck["step"] == 4 and [h["step"] for h in ck["history"]] == [2, 4]
+    assert (run / "best.pt").is_file() and not list(run.glob("*.tmp"))
+    trained = load_trained(asset, run / "last.pt", tmp_path)
+    for key, value in trained.state_dict().items():
+        torch.testing.assert_close(value, ck["model"][key])
+
+    # a longer schedule on the same run directory goes on from step 4 with the saved optimizer and stream
+    train(asset, dataclasses.replace(config, steps=6), tmp_path, run_dir=run, log=logs.append, show_progress=False)
+    assert any("resuming" in line and "step 4" in line for line in logs)
+    resumed = torch.load(run / "last.pt", weights_only=False)
+    assert resumed["step"] == 6 and [h["step"] for h in resumed["history"]] == [2, 4, 6]
+
+
+def test_load_trained_rejects_another_topology(asset, tmp_path):
+    ck = {"model": {}, "template": np.zeros((10, 3), np.float32), "faces": np.zeros((1, 3), np.int64)}
+    torch.save(ck, tmp_path / "other.pt")
+    with pytest.raises(RuntimeError, match="another mesh topology"):
+        load_trained(asset, tmp_path / "other.pt", tmp_path)
+    with pytest.raises(FileNotFoundError, match="python -m models.semantic train"):
+        load_trained(asset, tmp_path / "missing.pt", tmp_path)

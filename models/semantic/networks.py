@@ -6,7 +6,7 @@ then Linear to a 64-d code.  D_mesh: Linear(128 -> V_coarsest*64), then SpiralCo
 
 Units: meshes enter and leave in centimetres (``SCALE`` times metres) so activations are O(1).
 E_exp reads the expressive mesh minus its identity's neutral, E_id reads the neutral minus the
-template, and D_mesh returns the displacement from the identity's neutral (see notes/semantic.md).
+template, and D_mesh returns the displacement from the identity's neutral (the README says why).
 """
 from __future__ import annotations
 
