@@ -1,4 +1,4 @@
-"""Forward shapes of E_exp, E_id, D_mesh; a few training steps lower the loss."""
+"""Forward shapes of E_exp, E_id, D_mesh; a few training steps lower the loss; checkpoints and resume."""
 import dataclasses
 
 import numpy as np
@@ -96,11 +96,12 @@ def test_train_checkpoints_and_resumes(asset, tmp_path):
     for key, value in trained.state_dict().items():
         torch.testing.assert_close(value, ck["model"][key])
 
-    # a longer schedule on the same run directory goes on from step 4 with the saved optimizer and stream
+    # a longer schedule on the same run directory goes on from step 4, with the saved optimizer state
     train(asset, dataclasses.replace(config, steps=6), tmp_path, run_dir=run, log=logs.append, show_progress=False)
     assert any("resuming" in line and "step 4" in line for line in logs)
     resumed = torch.load(run / "last.pt", weights_only=False)
     assert resumed["step"] == 6 and [h["step"] for h in resumed["history"]] == [2, 4, 6]
+    assert float(resumed["optimizer"]["state"][0]["step"]) == 6  # Adam's count went on (2 if started afresh)
 
 
 def test_load_trained_rejects_another_topology(asset, tmp_path):
