@@ -87,8 +87,7 @@ def test_a_few_training_steps_lower_the_loss(asset, tmp_path):
 def test_train_checkpoints_and_resumes(asset, tmp_path):
     config = TrainConfig(batch=4, cycle_batch=4, steps=4, warmup_steps=1, pool=2, val_every=2, val_identities=2,
                          val_samples=4, threads=1)
-    logs = []
-    run = train(asset, config, tmp_path, run_dir=tmp_path / "run", log=logs.append, show_progress=False)
+    run = train(asset, config, tmp_path, run_dir=tmp_path / "run", log=lambda line: None, show_progress=False)
     ck = torch.load(run / "last.pt", weights_only=False)
     assert ck["step"] == 4 and [h["step"] for h in ck["history"]] == [2, 4]
     assert (run / "best.pt").is_file() and not list(run.glob("*.tmp"))
@@ -96,12 +95,13 @@ def test_train_checkpoints_and_resumes(asset, tmp_path):
     for key, value in trained.state_dict().items():
         torch.testing.assert_close(value, ck["model"][key])
 
-    # a longer schedule on the same run directory goes on from step 4, with the saved optimizer state
-    train(asset, dataclasses.replace(config, steps=6), tmp_path, run_dir=run, log=logs.append, show_progress=False)
-    assert any("resuming" in line and "step 4" in line for line in logs)
+    # a longer schedule on the same run directory goes on from step 4: only steps 5 and 6 are trained
+    more = []
+    train(asset, dataclasses.replace(config, steps=6), tmp_path, run_dir=run, log=more.append, show_progress=False)
+    assert any("resuming" in line and "step 4" in line for line in more)
+    assert [line.split()[1] for line in more if line.startswith("step ")] == ["6"]
     resumed = torch.load(run / "last.pt", weights_only=False)
     assert resumed["step"] == 6 and [h["step"] for h in resumed["history"]] == [2, 4, 6]
-    assert float(resumed["optimizer"]["state"][0]["step"]) == 6  # Adam's count went on (2 if started afresh)
 
 
 def test_load_trained_rejects_another_topology(asset, tmp_path):
