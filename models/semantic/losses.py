@@ -85,17 +85,19 @@ class Losses(torch.nn.Module):
             "edge": (self.edge_lengths(p) - self.edge_lengths(t)).pow(2).mean(),
         }
         if len(self.eyes_pairs):
-            u, lo = self.eyes_pairs[:, 0], self.eyes_pairs[:, 1]
-            gap_err = (p[:, u] - p[:, lo]) - (t[:, u] - t[:, lo])
+            gap_err = self.lid_vectors(p) - self.lid_vectors(t)
             out["eyes"] = gap_err.norm(dim=-1).sum(1).mean() * 10.0  # cm -> mm
         else:
             out["eyes"] = p.new_zeros(())
         return out
 
+    def lid_vectors(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, P, 3) upper minus lower vertex of each lid pair, in the units of x."""
+        return x[:, self.eyes_pairs[:, 0]] - x[:, self.eyes_pairs[:, 1]]
+
     def lid_openings(self, x: torch.Tensor) -> torch.Tensor:
         """(B, P) distance between the upper and lower vertex of each lid pair, in cm (x in metres)."""
-        u, lo = self.eyes_pairs[:, 0], self.eyes_pairs[:, 1]
-        return (x[:, u] - x[:, lo]).norm(dim=-1) * SCALE
+        return self.lid_vectors(x).norm(dim=-1) * SCALE
 
     def eyes_cycle(self, swapped: torch.Tensor, target_neutral: torch.Tensor, source: torch.Tensor,
                    source_neutral: torch.Tensor) -> torch.Tensor:
