@@ -13,14 +13,17 @@ from models.semantic.train import build_model
 from semantic_helpers import make_test_asset
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+@pytest.fixture(scope="module", params=[False, True], ids=["table1", "linear_paths"])
+def exported(request, tmp_path_factory):
     asset = make_test_asset()
     cache = tmp_path_factory.mktemp("cache")
     torch.manual_seed(0)
-    model = build_model(asset, cache).eval()
-    with torch.no_grad():  # a non-zero last layer, so the decoder's output is not trivially zero
+    model = build_model(asset, cache, linear_paths=request.param).eval()
+    with torch.no_grad():  # non-zero zero-initialised layers, so no output is trivially zero
         model.d_mesh.convs[-1].linear.weight.normal_(0, 0.05)
+        for path in (model.e_id.linear_path, model.d_mesh.linear_path):
+            if path is not None:
+                path.weight.normal_(0, 0.01)
     pool = D.load_pool(asset, 2, 3, cache)
     w = D.default_sampler()(np.random.default_rng(0), 2)
     mesh = D.pose(pool, np.arange(2), w, D.arkit_columns(asset.shape_names))
@@ -43,7 +46,8 @@ def test_onnx_runtime_matches_torch(exported):
     np.testing.assert_allclose(rt.encode_expression(m, n), z_exp, atol=1e-4)
     np.testing.assert_allclose(rt.encode_identity(n), z_id, atol=1e-4)
     np.testing.assert_allclose(rt.retarget(m, n, n[::-1].copy()), moved, atol=1e-4)
-    assert sum(f.stat().st_size for f in out.glob("*.onnx")) < 8e6
+    # about 4 MB of spiral layers, and 2 x 3.9 MB more with the linear paths (E_id, D_mesh)
+    assert sum(f.stat().st_size for f in out.glob("*.onnx")) < (14e6 if model.d_mesh.linear_path is not None else 8e6)
 
 
 def test_runtime_rejects_bad_input(exported, tmp_path):

@@ -35,6 +35,8 @@ def cmd_train(args) -> int:
     config = PRESETS[args.preset]
     overrides = {k: v for k, v in (("minutes", args.minutes), ("steps", args.steps), ("pool", args.pool),
                                    ("threads", args.threads)) if v is not None}
+    if args.linear_paths:
+        overrides["linear_paths"] = True
     config = dataclasses.replace(config, **overrides)
     asset = _asset(args)
     run = train(asset, config, args.cache, run_dir=args.run_dir, fresh=args.fresh,
@@ -125,6 +127,9 @@ def main(argv=None) -> int:
                                                "holds one of 2 cores)")
     t.add_argument("--run-dir", type=Path, help="where checkpoints go (default: keyed by config under --cache)")
     t.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint and start over")
+    t.add_argument("--linear-paths", action="store_true",
+                   help="E_id and D_mesh get linear paths started from PCA: 3.5x lower reconstruction error, "
+                        "but A's blink no longer closes on B (README)")
     e = sub.add_parser("export", help="write the ONNX networks and the model card")
     e.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
     e.add_argument("--checkpoint", help="a best.pt / last.pt (default: the preset's run)")

@@ -20,8 +20,9 @@ from models.head.arkit import ARKIT_NAMES
 from models.semantic.transfer import DeformationTransfer
 
 POOL_VERSION = 1
-# Seeds of the disjoint random streams: training identities/expressions, validation, held-out test.
-TRAIN_SEED, VALIDATION_SEED, HELDOUT_SEED = 0, 1_000_003, 2_000_003
+# Seeds of the disjoint random streams: training identities/expressions, validation, held-out test, and the
+# expressions whose PCA starts the optional linear paths (pca_init.py).
+TRAIN_SEED, VALIDATION_SEED, HELDOUT_SEED, PCA_SEED = 0, 1_000_003, 2_000_003, 3_000_003
 
 
 @dataclasses.dataclass

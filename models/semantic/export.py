@@ -94,6 +94,9 @@ def model_card(meta: dict, scores: dict, config: dict) -> str:
     b = scores["baseline"]
     rows = "\n".join(f"| {k} | {scores[k]:.3f} | {b[k]:.3f} |"
                      for k in ("recon_mm", "retarget_mm", "identity_leakage_mm", "blink_gap_mm"))
+    linear = ("""
+plus linear paths in E_id and D_mesh started from a whitened PCA of the training data
+(`models/semantic/pca_init.py`)""" if config.get("linear_paths") else "")
     return f"""# SEREP semantic expression autoencoder (FLAME topology)
 
 Three ONNX networks (exported {datetime.date.today().isoformat()}, opset 17, float32, dynamic batch):
@@ -110,7 +113,7 @@ Retarget A's expression onto B: `neutral_B + decoder(E_exp(mesh_A, neutral_A), E
 
 ## Training
 SpiralNet++ convolutions over a 5-level quadric-decimation hierarchy of the FLAME topology, the
-networks of SEREP's supplementary Table 1, trained with `python -m models.semantic train --preset
+networks of SEREP's supplementary Table 1{linear}, trained with `python -m models.semantic train --preset
 {meta.get('preset', 'cpu')}` ({meta.get('steps', '?')} steps, {meta.get('minutes', 0):.1f} min on {meta.get('device', 'cpu')}) on
 synthetic meshes made on the fly: random FLAME identities (N(0,1) coefficients clipped at 2.5) wearing
 random ARKit expressions from `models/expressions.py`, each ARKit shape of the head asset moved onto

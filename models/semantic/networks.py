@@ -77,7 +77,7 @@ def _t(a):
 
 
 class Encoder(nn.Module):
-    def __init__(self, h: MeshHierarchy, code: int = CODE, channels=ENC_CHANNELS):
+    def __init__(self, h: MeshHierarchy, code: int = CODE, channels=ENC_CHANNELS, linear_path: bool = False):
         super().__init__()
         if h.n_levels != len(channels) - 1:
             raise ValueError(f"Encoder needs a hierarchy of {len(channels) - 1} levels, got {h.n_levels}")
@@ -86,17 +86,24 @@ class Encoder(nn.Module):
         self.pools = nn.ModuleList(Pool(_t(d)) for d in h.down)
         self.fc = nn.Linear(h.sizes[-1] * channels[-1], code)
         self.act = nn.ELU()
+        # optional linear path: the whole input straight to the code, beside the spiral path (zero until
+        # ``pca_init`` sets it to a PCA projection)
+        self.linear_path = nn.Linear(h.sizes[0] * channels[0], code) if linear_path else None
+        if self.linear_path is not None:
+            nn.init.zeros_(self.linear_path.weight)
+            nn.init.zeros_(self.linear_path.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, V, 3) cm -> (B, code)
+        direct = self.linear_path(x.reshape(x.shape[0], -1)) if self.linear_path is not None else 0
         for i, conv in enumerate(self.convs):
             x = self.act(conv(x))
             if i < len(self.pools):
                 x = self.pools[i](x)
-        return self.fc(x.reshape(x.shape[0], -1))
+        return self.fc(x.reshape(x.shape[0], -1)) + direct
 
 
 class Decoder(nn.Module):
-    def __init__(self, h: MeshHierarchy, code: int = 2 * CODE, channels=DEC_CHANNELS):
+    def __init__(self, h: MeshHierarchy, code: int = 2 * CODE, channels=DEC_CHANNELS, linear_in: int = 0):
         super().__init__()
         if h.n_levels != len(channels) - 1:
             raise ValueError(f"Decoder needs a hierarchy of {len(channels) - 1} levels, got {h.n_levels}")
@@ -111,6 +118,13 @@ class Decoder(nn.Module):
         self.act = nn.ELU()
         # start from "no displacement" (the neutral) rather than from noise
         nn.init.zeros_(self.convs[-1].linear.weight)
+        # optional linear path: the first ``linear_in`` code entries (the expression code) straight to
+        # the output, beside the spiral path (zero until ``pca_init`` sets it to a PCA basis)
+        self.linear_in = linear_in
+        self.linear_path = nn.Linear(linear_in, h.sizes[0] * channels[-1]) if linear_in else None
+        if self.linear_path is not None:
+            nn.init.zeros_(self.linear_path.weight)
+            nn.init.zeros_(self.linear_path.bias)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:  # (B, code) -> (B, V, 3) cm
         x = self.fc(z).reshape(z.shape[0], *self.coarse)
@@ -120,17 +134,19 @@ class Decoder(nn.Module):
             x = conv(x)
             if i < len(self.convs) - 1:
                 x = self.act(x)
+        if self.linear_path is not None:
+            x = x + self.linear_path(z[:, :self.linear_in]).reshape(x.shape)
         return x
 
 
 class SemanticAutoencoder(nn.Module):
     """The three networks together; meshes in metres at this interface."""
 
-    def __init__(self, h: MeshHierarchy, template: torch.Tensor):
+    def __init__(self, h: MeshHierarchy, template: torch.Tensor, linear_paths: bool = False):
         super().__init__()
-        self.e_exp = Encoder(h)
-        self.e_id = Encoder(h)
-        self.d_mesh = Decoder(h)
+        self.e_exp = Encoder(h)  # never a linear path: see pca_init.py
+        self.e_id = Encoder(h, linear_path=linear_paths)
+        self.d_mesh = Decoder(h, linear_in=CODE if linear_paths else 0)
         self.register_buffer("template", torch.as_tensor(template).float(), persistent=False)
 
     def encode_expression(self, mesh: torch.Tensor, neutral: torch.Tensor) -> torch.Tensor:

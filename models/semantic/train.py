@@ -16,6 +16,7 @@ from models.semantic import data as D
 from models.semantic.hierarchy import load_hierarchy
 from models.semantic.losses import LossWeights, Losses, lid_pairs
 from models.semantic.networks import SemanticAutoencoder
+from models.semantic.pca_init import linear_path_parameters, pca_init
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +31,9 @@ class TrainConfig:
     pool: int = 128  # training identities (each carries all transferred blendshapes)
     identity_sigma: float = 1.0
     p_blink: float = 0.45  # the shared sampler's full-blink rate (its default is 0.12): lids must close exactly
+    linear_paths: bool = False  # E_id and D_mesh get linear paths started from PCA (pca_init.py; README)
+    pca_samples: int = 3000  # expressions whose PCA starts the linear paths
+    linear_lr_scale: float = 0.01  # the linear paths start near their optimum: smaller steps (x the lr)
     val_every: int = 250
     val_identities: int = 8
     val_samples: int = 64
@@ -58,9 +62,9 @@ def atomic_torch_save(obj, path: Path) -> None:
     atomic_write(path, lambda handle: torch.save(obj, handle))
 
 
-def build_model(asset, cache_dir: Path) -> SemanticAutoencoder:
+def build_model(asset, cache_dir: Path, linear_paths: bool = False) -> SemanticAutoencoder:
     h = load_hierarchy(asset.template, asset.faces, Path(cache_dir))
-    return SemanticAutoencoder(h, torch.as_tensor(asset.template))
+    return SemanticAutoencoder(h, torch.as_tensor(asset.template), linear_paths)
 
 
 def learning_rate(config: TrainConfig, step: int, progress: float) -> float:
@@ -152,9 +156,12 @@ def train(asset, config: TrainConfig, cache_dir: Path, run_dir: Path | None = No
     (run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=1))
 
     torch.manual_seed(D.TRAIN_SEED)
-    model = build_model(asset, cache_dir).to(device)
+    model = build_model(asset, cache_dir, config.linear_paths).to(device)
     losses = Losses(asset.faces, asset.n_vertices, lid_pairs(asset), LossWeights()).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    linear = linear_path_parameters(model)
+    others = [p for p in model.parameters() if all(p is not q for q in linear)]
+    opt = torch.optim.Adam([{"params": others, "lr_scale": 1.0},
+                            {"params": linear, "lr_scale": config.linear_lr_scale}], lr=config.lr)
     log(f"building identity pool ({config.pool} identities, cached after the first time)")
     pool = D.load_pool(asset, config.pool, D.TRAIN_SEED, cache_dir, config.identity_sigma)
     stream = D.TrainingStream(pool, asset.shape_names, sampler, D.TRAIN_SEED)
@@ -162,7 +169,16 @@ def train(asset, config: TrainConfig, cache_dir: Path, run_dir: Path | None = No
 
     step, elapsed, best, history = 0, 0.0, math.inf, []
     last = run_dir / "last.pt"
-    if last.is_file() and not fresh:
+    resuming = last.is_file() and not fresh
+    if config.linear_paths and not resuming:
+        pca_stream = D.TrainingStream(pool, asset.shape_names, sampler, D.PCA_SEED)
+        chunks = [pca_stream.next(min(256, config.pca_samples - s)) for s in range(0, config.pca_samples, 256)]
+        displacements = np.concatenate([(c.meshes - c.neutrals).astype(np.float32) for c in chunks])
+        expression, identity = pca_init(model, displacements, pool.neutrals - asset.template)
+        log(f"linear paths from PCA: {expression.explained:.4%} of the expression variance, "
+            f"{identity.explained:.4%} of the identity variance")
+        model.to(device)
+    if resuming:
         ck = torch.load(last, map_location=device, weights_only=False)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
@@ -186,7 +202,7 @@ def train(asset, config: TrainConfig, cache_dir: Path, run_dir: Path | None = No
     while progress < 1.0:
         lr = learning_rate(config, step, progress)
         for g in opt.param_groups:
-            g["lr"] = lr
+            g["lr"] = lr * g["lr_scale"]
         terms = train_step(model, losses, stream.next(config.batch), config, device)
         loss = losses.total(terms)
         opt.zero_grad(set_to_none=True)
@@ -234,6 +250,7 @@ def load_trained(asset, checkpoint: Path, cache_dir: Path, device="cpu", log=Non
     if ck.get("asset") != D.asset_digest(asset) and log is not None:
         log(f"note: {checkpoint.name} was trained on another build of the head asset (same topology)")
     h = load_hierarchy(template, faces, Path(cache_dir))
-    model = SemanticAutoencoder(h, torch.as_tensor(template)).to(device)
+    linear_paths = "d_mesh.linear_path.weight" in ck["model"]  # also right for checkpoints from before the option
+    model = SemanticAutoencoder(h, torch.as_tensor(template), linear_paths).to(device)
     model.load_state_dict(ck["model"])
     return model.eval()
