@@ -159,9 +159,12 @@ def train(asset, config: TrainConfig, cache_dir: Path, run_dir: Path | None = No
     model = build_model(asset, cache_dir, config.linear_paths).to(device)
     losses = Losses(asset.faces, asset.n_vertices, lid_pairs(asset), LossWeights()).to(device)
     linear = linear_path_parameters(model)
-    others = [p for p in model.parameters() if all(p is not q for q in linear)]
-    opt = torch.optim.Adam([{"params": others, "lr_scale": 1.0},
-                            {"params": linear, "lr_scale": config.linear_lr_scale}], lr=config.lr)
+    linear_ids = {id(p) for p in linear}
+    groups = [{"params": [p for p in model.parameters() if id(p) not in linear_ids]}]
+    if linear:  # a second group only when there are linear paths, so older checkpoints still resume
+        groups.append({"params": linear})
+    lr_scales = (1.0, config.linear_lr_scale)  # of each group
+    opt = torch.optim.Adam(groups, lr=config.lr)
     log(f"building identity pool ({config.pool} identities, cached after the first time)")
     pool = D.load_pool(asset, config.pool, D.TRAIN_SEED, cache_dir, config.identity_sigma)
     stream = D.TrainingStream(pool, asset.shape_names, sampler, D.TRAIN_SEED)
@@ -177,7 +180,6 @@ def train(asset, config: TrainConfig, cache_dir: Path, run_dir: Path | None = No
         expression, identity = pca_init(model, displacements, pool.neutrals - asset.template)
         log(f"linear paths from PCA: {expression.explained:.4%} of the expression variance, "
             f"{identity.explained:.4%} of the identity variance")
-        model.to(device)
     if resuming:
         ck = torch.load(last, map_location=device, weights_only=False)
         model.load_state_dict(ck["model"])
@@ -201,8 +203,8 @@ def train(asset, config: TrainConfig, cache_dir: Path, run_dir: Path | None = No
     running = {}
     while progress < 1.0:
         lr = learning_rate(config, step, progress)
-        for g in opt.param_groups:
-            g["lr"] = lr * g["lr_scale"]
+        for g, scale in zip(opt.param_groups, lr_scales):
+            g["lr"] = lr * scale
         terms = train_step(model, losses, stream.next(config.batch), config, device)
         loss = losses.total(terms)
         opt.zero_grad(set_to_none=True)
