@@ -93,3 +93,23 @@ def test_swapped_eye_term_keeps_the_fraction_of_opening(asset):
     assert float(losses.eyes_cycle(b_neutral, b_neutral, a_neutral, a_neutral)) < 1e-3
     # copying A's opening onto B is wrong by B's extra millimetre at each pair
     assert float(losses.eyes_cycle(a_neutral, b_neutral, a_neutral, a_neutral)) > 1.0
+
+
+def test_expression_space_tells_b_own_expression_from_a_copied_one(asset, pool):
+    """B wearing weights lies in B's expression space; A's displacement with the same weights does not."""
+    from models.semantic.losses import ExpressionSpace
+
+    space = ExpressionSpace(pool.shapes)
+    cols = D.arkit_columns(asset.shape_names)
+    w = D.default_sampler()(np.random.default_rng(3), 4)
+    a, b = np.array([0, 0, 1, 2]), np.array([1, 2, 2, 0])
+    on_b = torch.as_tensor(D.pose(pool, b, w, cols) - pool.neutrals[b])
+    copied = torch.as_tensor(D.pose(pool, a, w, cols) - pool.neutrals[a])
+    assert float(space.distance(on_b, b)) < 1e-5  # cm
+    assert float(space.distance(copied, b)) > 100 * float(space.distance(on_b, b)) + 1e-6
+    # the residual is what a least-squares fit of B's shapes leaves
+    basis = pool.shapes[b[0]].reshape(len(asset.shape_names), -1).T.astype(np.float64)
+    coef, *_ = np.linalg.lstsq(basis, copied[0].numpy().reshape(-1).astype(np.float64), rcond=None)
+    expected = copied[0].numpy().reshape(-1) - basis @ coef
+    got = space.residual(copied[:1], b[:1]).numpy().reshape(-1)
+    assert np.linalg.norm(got - expected) < 1e-2 * np.linalg.norm(expected)  # float32 against float64

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from models.semantic import data as D
-from models.semantic.losses import Losses, lid_pairs
+from models.semantic.losses import ExpressionSpace, LossWeights, Losses, lid_pairs
 from models.semantic.networks import SCALE, SpiralConv
 from models.semantic.pca_init import fit_pca, pca_init, set_decoder_basis, set_encoder_projection
 from models.semantic.train import TrainConfig, build_model, load_trained, partner_indices, train, train_step
@@ -108,23 +108,25 @@ def test_a_few_training_steps_lower_the_loss(asset, tmp_path):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # CI shares 2 cores; one thread is faster there
     model = build_model(asset, tmp_path)
-    losses = Losses(asset.faces, asset.n_vertices, lid_pairs(asset))
+    losses = Losses(asset.faces, asset.n_vertices, lid_pairs(asset), LossWeights(space=10.0))
     pool = D.load_pool(asset, 3, 0, tmp_path)
+    space = ExpressionSpace(pool.shapes)
     stream = D.TrainingStream(pool, asset.shape_names, D.default_sampler(), seed=0)
     batch = stream.next(4)
     config = TrainConfig(batch=4, cycle_batch=4)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     history = []
-    for _ in range(8):
-        terms = train_step(model, losses, batch, config, "cpu")
+    for _ in range(12):
+        terms = train_step(model, losses, batch, config, "cpu", space)
         loss = losses.total(terms)
         opt.zero_grad()
         loss.backward()
         opt.step()
         history.append(float(loss.detach()))
-        assert set(terms) == {"rec", "delta", "edge", "eyes", "cycle", "eyes_cycle"}
+        assert set(terms) == {"rec", "delta", "edge", "eyes", "cycle", "eyes_cycle", "space"}
     torch.set_num_threads(threads)
     assert history[-1] < 0.7 * history[0], history
+    assert float(terms["space"].detach()) > 0
 
 
 def test_train_checkpoints_and_resumes(asset, tmp_path):

@@ -35,8 +35,10 @@ def cmd_train(args) -> int:
     config = PRESETS[args.preset]
     overrides = {k: v for k, v in (("minutes", args.minutes), ("steps", args.steps), ("pool", args.pool),
                                    ("threads", args.threads)) if v is not None}
-    if args.linear_paths:
-        overrides["linear_paths"] = True
+    if args.no_linear_paths:
+        overrides["linear_paths"] = False
+    if args.space_weight is not None:
+        overrides["space_weight"] = args.space_weight
     config = dataclasses.replace(config, **overrides)
     asset = _asset(args)
     run = train(asset, config, args.cache, run_dir=args.run_dir, fresh=args.fresh,
@@ -127,9 +129,10 @@ def main(argv=None) -> int:
                                                "holds one of 2 cores)")
     t.add_argument("--run-dir", type=Path, help="where checkpoints go (default: keyed by config under --cache)")
     t.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint and start over")
-    t.add_argument("--linear-paths", action="store_true",
-                   help="E_id and D_mesh get linear paths started from PCA: 3.5x lower reconstruction error, "
-                        "but A's blink no longer closes on B (README)")
+    t.add_argument("--no-linear-paths", action="store_true",
+                   help="the networks of Table 1 only, without the linear paths started from PCA (README)")
+    t.add_argument("--space-weight", type=float,
+                   help="weight of the expression-space term, not in the paper (default 10; 0 turns it off)")
     e = sub.add_parser("export", help="write the ONNX networks and the model card")
     e.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
     e.add_argument("--checkpoint", help="a best.pt / last.pt (default: the preset's run)")

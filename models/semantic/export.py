@@ -97,6 +97,7 @@ def model_card(meta: dict, scores: dict, config: dict) -> str:
     linear = ("""
 plus linear paths in E_id and D_mesh started from a whitened PCA of the training data
 (`models/semantic/pca_init.py`)""" if config.get("linear_paths") else "")
+    weights = dataclasses.replace(LossWeights(), space=config.get("space_weight", 0.0))
     return f"""# SEREP semantic expression autoencoder (FLAME topology)
 
 Three ONNX networks (exported {datetime.date.today().isoformat()}, opset 17, float32, dynamic batch):
@@ -121,7 +122,8 @@ each identity by gradient-domain deformation transfer (lids re-closed for the bl
 expression is drawn fresh, so no expression is ever seen on two identities (unpaired training).
 Losses: reconstruction, cycle consistency, delta coordinates, edge length, eye closure, and the eye
 term again on the swapped-code decodes (each lid open by the same fraction of the new face's opening),
-weighted `{json.dumps(dataclasses.asdict(LossWeights()))}`. Config: `{json.dumps(config)}`.
+and (not in the paper) the swapped-code decodes' distance from the span of the new face's own
+transferred blendshapes, weighted `{json.dumps(dataclasses.asdict(weights))}`. Config: `{json.dumps(config)}`.
 
 ## Evaluation (`python -m models.semantic eval --json`, held-out identities and expressions)
 | metric | SEREP | baseline: copy A's displacement |

@@ -12,7 +12,12 @@
          A's expression put on B must be open by the same fraction of B's neutral opening as it is of
          A's (a closed eye stays closed on every face, a half blink stays half). It needs no paired
          data, only A's mesh and both neutrals.
-Default weights are the paper's: rec 1, cycle 1, delta 0.01, edge 10000, eyes 0.01 (both eye terms).
+  space  (not in the paper) the swapped decodes must be expressions the target face can make: the
+         distance of B's decoded displacement from the span of B's own transferred blendshapes, mean
+         per vertex. It names no expression and pairs nothing, so training stays unpaired; it is what
+         tells "A's displacement copied onto B" apart from B's version of it (README).
+Default weights are the paper's: rec 1, cycle 1, delta 0.01, edge 10000, eyes 0.01 (both eye terms);
+space is this project's addition.
 """
 from __future__ import annotations
 
@@ -33,6 +38,7 @@ class LossWeights:
     edge: float = 10000.0
     eyes: float = 0.01
     eyes_cycle: float = 0.01
+    space: float = 0.0  # not the paper's: TrainConfig.space_weight sets it
 
 
 def lid_pairs(asset) -> np.ndarray:
@@ -114,3 +120,27 @@ class Losses(torch.nn.Module):
 
     def total(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
         return sum(getattr(self.weights, k) * v for k, v in terms.items())
+
+
+class ExpressionSpace:
+    """Each pool identity's expression space: the span of its transferred blendshapes (float32, held
+    by reference, not copied), with the inverse Gram matrices that project onto it."""
+
+    def __init__(self, shapes: np.ndarray):
+        n, s = shapes.shape[:2]
+        self.bases = torch.from_numpy(np.ascontiguousarray(shapes, np.float32).reshape(n, s, -1))
+        grams = torch.cat([(b @ b.transpose(1, 2)) for b in (c.double() for c in self.bases.split(16))])  # in blocks: memory
+        self.inverse_grams = torch.linalg.pinv(grams).float()
+
+    def residual(self, displacement: torch.Tensor, identity: np.ndarray) -> torch.Tensor:
+        """(B, V, 3) part of each displacement (metres) that no blend of its identity's shapes reaches."""
+        idx = torch.as_tensor(identity, dtype=torch.long)
+        basis = self.bases[idx].to(displacement.device)
+        inv = self.inverse_grams[idx].to(displacement.device)
+        d = displacement.reshape(len(displacement), -1, 1)
+        coefficients = inv @ (basis @ d)
+        return (d - basis.transpose(1, 2) @ coefficients).reshape(displacement.shape)
+
+    def distance(self, displacement: torch.Tensor, identity: np.ndarray) -> torch.Tensor:
+        """Mean per-vertex distance from the expression space, in cm (displacement in metres)."""
+        return (self.residual(displacement, identity) * SCALE).norm(dim=-1).mean()

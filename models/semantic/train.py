@@ -14,7 +14,7 @@ import torch
 from models.atomic_io import atomic_write
 from models.semantic import data as D
 from models.semantic.hierarchy import load_hierarchy
-from models.semantic.losses import LossWeights, Losses, lid_pairs
+from models.semantic.losses import ExpressionSpace, LossWeights, Losses, lid_pairs
 from models.semantic.networks import SemanticAutoencoder
 from models.semantic.pca_init import linear_path_parameters, pca_init
 
@@ -31,9 +31,10 @@ class TrainConfig:
     pool: int = 128  # training identities (each carries all transferred blendshapes)
     identity_sigma: float = 1.0
     p_blink: float = 0.45  # the shared sampler's full-blink rate (its default is 0.12): lids must close exactly
-    linear_paths: bool = False  # E_id and D_mesh get linear paths started from PCA (pca_init.py; README)
+    linear_paths: bool = True  # E_id and D_mesh get linear paths started from PCA (pca_init.py; README)
     pca_samples: int = 3000  # expressions whose PCA starts the linear paths
     linear_lr_scale: float = 0.01  # the linear paths start near their optimum: smaller steps (x the lr)
+    space_weight: float = 10.0  # weight of the expression-space term (losses.py; not the paper's, README)
     val_every: int = 250
     val_identities: int = 8
     val_samples: int = 64
@@ -80,7 +81,8 @@ def partner_indices(identity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return perm, identity[perm] != identity
 
 
-def train_step(model, losses: Losses, batch: D.Batch, config: TrainConfig, device) -> dict[str, torch.Tensor]:
+def train_step(model, losses: Losses, batch: D.Batch, config: TrainConfig, device,
+               space: ExpressionSpace | None = None) -> dict[str, torch.Tensor]:
     mesh = torch.as_tensor(batch.meshes, device=device)
     neutral = torch.as_tensor(batch.neutrals, device=device)
     z_exp = model.encode_expression(mesh, neutral)
@@ -93,13 +95,17 @@ def train_step(model, losses: Losses, batch: D.Batch, config: TrainConfig, devic
         perm_t = torch.as_tensor(perm, device=device)
         valid_t = torch.as_tensor(valid, device=device)
         borrowed = z_exp[:c][perm_t]
-        swapped = neutral[:c] + model.displacement(borrowed, z_id[:c])
+        swapped_displacement = model.displacement(borrowed, z_id[:c])
+        swapped = neutral[:c] + swapped_displacement
         recovered = model.encode_expression(swapped, neutral[:c])
         terms["cycle"] = Losses.cycle(recovered[valid_t], borrowed[valid_t])
         source = perm_t[valid_t]  # the sample each borrowed code came from
         terms["eyes_cycle"] = losses.eyes_cycle(swapped[valid_t], neutral[:c][valid_t], mesh[source], neutral[source])
+        if space is not None:
+            terms["space"] = space.distance(swapped_displacement[valid_t], batch.identity[:c][valid])
     else:
         terms["cycle"] = terms["eyes_cycle"] = mesh.new_zeros(())
+    terms.setdefault("space", mesh.new_zeros(()))
     return terms
 
 
@@ -157,7 +163,8 @@ def train(asset, config: TrainConfig, cache_dir: Path, run_dir: Path | None = No
 
     torch.manual_seed(D.TRAIN_SEED)
     model = build_model(asset, cache_dir, config.linear_paths).to(device)
-    losses = Losses(asset.faces, asset.n_vertices, lid_pairs(asset), LossWeights()).to(device)
+    weights = dataclasses.replace(LossWeights(), space=config.space_weight)
+    losses = Losses(asset.faces, asset.n_vertices, lid_pairs(asset), weights).to(device)
     linear = linear_path_parameters(model)
     linear_ids = {id(p) for p in linear}
     groups = [{"params": [p for p in model.parameters() if id(p) not in linear_ids]}]
@@ -168,6 +175,7 @@ def train(asset, config: TrainConfig, cache_dir: Path, run_dir: Path | None = No
     log(f"building identity pool ({config.pool} identities, cached after the first time)")
     pool = D.load_pool(asset, config.pool, D.TRAIN_SEED, cache_dir, config.identity_sigma)
     stream = D.TrainingStream(pool, asset.shape_names, sampler, D.TRAIN_SEED)
+    space = ExpressionSpace(pool.shapes) if losses.weights.space else None
     val = make_validation(asset, config, sampler, cache_dir)
 
     step, elapsed, best, history = 0, 0.0, math.inf, []
@@ -205,7 +213,7 @@ def train(asset, config: TrainConfig, cache_dir: Path, run_dir: Path | None = No
         lr = learning_rate(config, step, progress)
         for g, scale in zip(opt.param_groups, lr_scales):
             g["lr"] = lr * scale
-        terms = train_step(model, losses, stream.next(config.batch), config, device)
+        terms = train_step(model, losses, stream.next(config.batch), config, device, space)
         loss = losses.total(terms)
         opt.zero_grad(set_to_none=True)
         loss.backward()
