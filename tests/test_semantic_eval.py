@@ -89,3 +89,17 @@ def test_constant_offset_and_do_nothing_methods(held, gap):
     # the eyes stay open: the gap is the open-eye height
     assert scores["blink_gap_mm"] == pytest.approx(np.mean([gap(v) for v in np.roll(p.neutrals, 1, 0)]), rel=1e-6)
     assert scores["blink_gap_mm"] > 5.0
+
+
+def test_shipped_weights_meet_the_targets(head_asset, tmp_path):
+    """The ONNX files in models/weights/, on the full held-out set of the real head asset."""
+    from models.semantic.evaluate import TARGETS, report
+    from models.semantic.runtime import SemanticRuntime
+
+    runtime = SemanticRuntime()
+    assert runtime.meta["asset_digest"] == D.asset_digest(head_asset), "re-export after rebuilding the head asset"
+    scores = report(head_asset, runtime.retarget, tmp_path)
+    for key, target in TARGETS.items():
+        assert scores[key] <= target, scores
+    assert scores["retarget_mm"] < scores["baseline"]["retarget_mm"], scores
+    assert scores["targets_met"]
