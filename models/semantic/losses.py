@@ -129,7 +129,8 @@ class ExpressionSpace:
     def __init__(self, shapes: np.ndarray):
         n, s = shapes.shape[:2]
         self.bases = torch.from_numpy(np.ascontiguousarray(shapes, np.float32).reshape(n, s, -1))
-        grams = torch.cat([(b @ b.transpose(1, 2)) for b in (c.double() for c in self.bases.split(16))])  # in blocks: memory
+        blocks = (c.double() for c in self.bases.split(16))  # float64 16 identities at a time: memory
+        grams = torch.cat([b @ b.transpose(1, 2) for b in blocks])
         self.inverse_grams = torch.linalg.pinv(grams).float()
 
     def residual(self, displacement: torch.Tensor, identity: np.ndarray) -> torch.Tensor:
