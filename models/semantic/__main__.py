@@ -132,7 +132,8 @@ def main(argv=None) -> int:
     t.add_argument("--no-linear-paths", action="store_true",
                    help="the networks of Table 1 only, without the linear paths started from PCA (README)")
     t.add_argument("--space-weight", type=float,
-                   help="weight of the expression-space term, not in the paper (default 10; 0 turns it off)")
+                   help="weight of the expression-space term, not in the paper (default "
+                        f"{PRESETS['cpu'].space_weight:g}; 0 turns it off)")
     e = sub.add_parser("export", help="write the ONNX networks and the model card")
     e.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
     e.add_argument("--checkpoint", help="a best.pt / last.pt (default: the preset's run)")

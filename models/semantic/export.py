@@ -98,6 +98,9 @@ def model_card(meta: dict, scores: dict, config: dict) -> str:
 plus linear paths in E_id and D_mesh started from a whitened PCA of the training data
 (`models/semantic/pca_init.py`)""" if config.get("linear_paths") else "")
     weights = dataclasses.replace(LossWeights(), space=config.get("space_weight", 0.0))
+    space = (""",
+and (not in the paper) the swapped-code decodes' distance from the span of the new face's own
+transferred blendshapes""" if weights.space else "")
     return f"""# SEREP semantic expression autoencoder (FLAME topology)
 
 Three ONNX networks (exported {datetime.date.today().isoformat()}, opset 17, float32, dynamic batch):
@@ -121,9 +124,8 @@ random ARKit expressions from `models/expressions.py`, each ARKit shape of the h
 each identity by gradient-domain deformation transfer (lids re-closed for the blinks). Every
 expression is drawn fresh, so no expression is ever seen on two identities (unpaired training).
 Losses: reconstruction, cycle consistency, delta coordinates, edge length, eye closure, and the eye
-term again on the swapped-code decodes (each lid open by the same fraction of the new face's opening),
-and (not in the paper) the swapped-code decodes' distance from the span of the new face's own
-transferred blendshapes, weighted `{json.dumps(dataclasses.asdict(weights))}`. Config: `{json.dumps(config)}`.
+term again on the swapped-code decodes (each lid open by the same fraction of the new face's opening){space},
+weighted `{json.dumps(dataclasses.asdict(weights))}`. Config: `{json.dumps(config)}`.
 
 ## Evaluation (`python -m models.semantic eval --json`, held-out identities and expressions)
 | metric | SEREP | baseline: copy A's displacement |

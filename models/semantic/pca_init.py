@@ -1,4 +1,5 @@
-"""Optional linear paths for E_id and D_mesh, started at a whitened PCA of the training data (``--linear-paths``).
+"""Linear paths for E_id and D_mesh, started at a whitened PCA of the training data (on in the presets;
+``train --no-linear-paths`` leaves them out).
 
 Per identity, expressions on the FLAME head are linear in the ARKit weights, and deformation transfer changes them
 between identities by only ~0.17 mm. So the 64 leading principal components of sampled expression displacements
@@ -10,9 +11,9 @@ so codes have unit scale. The spiral paths start silent (E_id's last Linear and 
 E_exp gets no linear path. A linear projection resolves the source face's own version of the expression, so
 decoding its code on another face copies the displacement. That is a fixed point of the reconstruction and cycle
 losses: 7 minutes of training gave 0.07 mm reconstruction and a retarget error equal to the copy baseline's
-(README). Measured with the linear paths (27 min, held-out), reconstruction falls to 0.13 mm from 0.44 mm. But
-the model drifts towards copying, and A's full blink leaves B's lids 1.6 mm apart, so the CPU preset does not
-use them.
+(README). With the linear paths in E_id and D_mesh (27 min, held-out) reconstruction falls to 0.13 mm from
+0.44 mm, but on their own the model drifts towards copying and A's full blink leaves B's lids 1.6 mm apart; the
+expression-space term (losses.py) keeps it semantic, and the presets use both.
 """
 from __future__ import annotations
 
