@@ -5,7 +5,8 @@
     DIR/labels/000042.npz              the labels, written last: a sample exists iff its label exists
 
 Every file appears by an atomic rename of a fully written temporary file in the same folder, so a killed
-run leaves only complete samples plus `*.tmp*` debris that the next run deletes.
+run leaves only complete samples plus temporary files (`NNNNNN.tmp-PID*.png|npz`, `manifest*.tmp-PID-*.json`)
+that the next run deletes; no other file is ever deleted.
 See notes/synthetic.md for the meaning of every label array.
 """
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +27,10 @@ IMAGE_DIR = "images"
 MASK_DIR = "masks"
 LABEL_DIR = "labels"
 TMP_MARK = ".tmp"
+# the exact temporary names this generator writes (PID = the writer's process id): temp_path gives
+# NNNNNN.tmp-PID.png, Blender's mask output appends "index" to it, atomic_write adds -random letters
+_SAMPLE_TMP = re.compile(r"\d{6}\.tmp-(\d+)(?:-[a-z0-9_]+|index)?\.(?:png|npz)")
+_ROOT_TMP = re.compile(r"(?:manifest(?:-shard-\d+-of-\d+)?|contact_sheet)\.tmp-(\d+)-[a-z0-9_]+\.(?:json|png)")
 
 # name -> (dtype, shape); V and K are filled from the manifest
 LABEL_ARRAYS = {
@@ -79,12 +85,16 @@ def temp_path(path: Path) -> Path:
     return path.with_name(f"{path.stem}{TMP_MARK}-{os.getpid()}{path.suffix}")
 
 
-def _writer_alive(name: str) -> bool:
+def temp_writer(sub: str, name: str) -> int | None:
+    """The writer's pid when `name` in subfolder `sub` ("." for the dataset folder) is one of this generator's
+    temporary files, else None (a file the user owns, never touched)."""
+    pattern = _ROOT_TMP if sub == "." else _SAMPLE_TMP if sub in (IMAGE_DIR, MASK_DIR, LABEL_DIR) else None
+    match = pattern.fullmatch(name) if pattern else None
+    return int(match.group(1)) if match else None
+
+
+def _alive(pid: int) -> bool:
     """Temporary names carry the writer's pid; another shard may be writing into the same folder."""
-    try:
-        pid = int(name.split(TMP_MARK + "-", 1)[1].split("-")[0].split(".")[0])
-    except (IndexError, ValueError):
-        return False
     if pid == os.getpid():
         return False
     try:
@@ -97,13 +107,14 @@ def _writer_alive(name: str) -> bool:
 
 
 def clean_debris(out: Path) -> int:
-    """Delete temporary files left by killed runs (not those of a live process)."""
+    """Delete this generator's temporary files left by killed runs (not those of a live process)."""
     n = 0
     for sub in (IMAGE_DIR, MASK_DIR, LABEL_DIR, "."):
         folder = Path(out) / sub
         if folder.is_dir():
             for p in folder.iterdir():
-                if TMP_MARK in p.name and p.is_file() and not _writer_alive(p.name):
+                pid = temp_writer(sub, p.name)
+                if pid is not None and p.is_file() and not _alive(pid):
                     p.unlink(missing_ok=True)
                     n += 1
     return n
@@ -133,7 +144,7 @@ def write_manifest(out: Path, shard: tuple[int, int], manifest: dict) -> None:
 
 def read_manifests(out: Path) -> list[dict]:
     found = sorted(Path(out).glob("manifest*.json"))
-    return [json.loads(p.read_text()) for p in found if TMP_MARK not in p.name]
+    return [json.loads(p.read_text()) for p in found if temp_writer(".", p.name) is None]
 
 
 def new_manifest(settings: dict, shard: tuple[int, int], indices: list[int], hdris: list[str], asset_info: dict,

@@ -117,7 +117,7 @@ def worker(config: RenderConfig, hdris: dict[str, Path], indices: list[int], rep
         mask_tmp = None
         if config.masks:
             labels.mask_path(config.out, index).parent.mkdir(parents=True, exist_ok=True)
-            mask_tmp = labels.temp_path(labels.mask_path(config.out, index)).with_suffix("")
+            mask_tmp = labels.temp_path(labels.mask_path(config.out, index))
         mask_written = scene.render(tmp, mask_tmp)
         for written, final in ((mask_written, labels.mask_path(config.out, index)), (tmp, image)):
             if written is None:

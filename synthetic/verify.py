@@ -129,7 +129,7 @@ def verify(folder: Path, log=print, partial: bool = False) -> bool:
         d = folder / sub
         if d.is_dir():
             for p in d.iterdir():
-                if labels.TMP_MARK in p.name:
+                if labels.temp_writer(sub, p.name) is not None:
                     problems.append(f"leftover temporary file {p.name} (a run was interrupted; resume it)")
                 elif p.suffix != suffix or p.stem not in expected_files:
                     problems.append(f"unexpected file {sub}/{p.name}")

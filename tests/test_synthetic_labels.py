@@ -46,3 +46,21 @@ def test_clean_debris_spares_live_writers(tmp_path):
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_clean_debris_deletes_only_its_own_temporary_names(tmp_path):
+    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True).stdout)
+    for sub in (labels.IMAGE_DIR, labels.MASK_DIR, labels.LABEL_DIR):
+        (tmp_path / sub).mkdir()
+    ours = [f"{labels.IMAGE_DIR}/000002.tmp-{dead}.png", f"{labels.MASK_DIR}/000002.tmp-{dead}index.png",
+            f"{labels.LABEL_DIR}/000002.tmp-{dead}-k3x_9abc.npz", f"manifest.tmp-{dead}-ab12cd34.json",
+            f"manifest-shard-1-of-4.tmp-{dead}-ab12cd34.json"]
+    users = ["draft.tmp.docx", "page.tmpl", f"notes.tmp-{dead}-ab12cd34.json", f"000002.tmp-{dead}.png",
+             f"{labels.IMAGE_DIR}/draft.tmp.docx", f"{labels.IMAGE_DIR}/000002.tmp-{dead}.png.bak",
+             f"{labels.LABEL_DIR}/page.tmpl", f"{labels.MASK_DIR}/000002.tmp.png"]
+    for name in ours + users:
+        (tmp_path / name).write_bytes(b"x")
+    assert labels.clean_debris(tmp_path) == len(ours)
+    assert [n for n in ours if (tmp_path / n).exists()] == []
+    assert [n for n in users if not (tmp_path / n).exists()] == []

@@ -63,8 +63,13 @@ def test_rerun_is_a_no_op_and_same_seed_same_labels(baseline, tmp_path):
     proc = synthetic("render", "--out", baseline, "--count", COUNT, "--seed", 5, *FAST)
     assert f"{COUNT}/{COUNT} done, 0 to render" in proc.stdout
     again = tmp_path / "again"
+    again.mkdir()
+    users = ["draft.tmp.docx", "page.tmpl"]  # the user's own files in --out survive
+    for name in users:
+        (again / name).write_text("mine")
     synthetic("render", "--out", again, "--count", COUNT, "--seed", 5, *FAST)
     assert_same_labels(before, all_labels(again))
+    assert all((again / name).read_text() == "mine" for name in users)
 
 
 def test_shards_are_disjoint_and_equal_the_whole(baseline, tmp_path):
