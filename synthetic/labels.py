@@ -15,6 +15,7 @@ import datetime
 import json
 import os
 import re
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,8 @@ TMP_MARK = ".tmp"
 # the exact temporary names this generator writes (PID = the writer's process id): temp_path gives
 # NNNNNN.tmp-PID.png, Blender's mask output appends "index" to it, atomic_write adds -random letters
 _SAMPLE_TMP = re.compile(r"\d{6}\.tmp-(\d+)(?:-[a-z0-9_]+|index)?\.(?:png|npz)")
+PNG_START = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR"
+PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the empty IEND chunk every complete PNG ends with
 _ROOT_TMP = re.compile(r"(?:manifest(?:-shard-\d+-of-\d+)?|contact_sheet)\.tmp-(\d+)-[a-z0-9_]+\.(?:json|png)")
 
 # name -> (dtype, shape); V and K are filled from the manifest
@@ -133,8 +136,41 @@ def read_label(path: Path) -> tuple[dict[str, np.ndarray], dict]:
     return arrays, meta
 
 
-def is_complete(out: Path, index: int) -> bool:
-    return label_path(out, index).is_file() and image_path(out, index).is_file()
+def png_problem(path: Path, size: int) -> str | None:
+    """What is wrong with a PNG that should be size x size, from its header and last bytes only, or None."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(24)
+            handle.seek(-len(PNG_END), os.SEEK_END)
+            tail = handle.read()
+    except OSError:
+        return "is missing or unreadable"
+    if not head.startswith(PNG_START):
+        return "is not a PNG"
+    width, height = struct.unpack(">II", head[16:24])
+    if (width, height) != (size, size):
+        return f"is {width}x{height}, expected {size}x{size}"
+    return None if tail == PNG_END else "is truncated"
+
+
+def sample_problem(out: Path, index: int, resolution: int, masks: bool) -> str | None:
+    """Why sample `index` is missing or unusable, or None when it is complete: cheap checks (the label opens
+    and its metadata parses, the image and mask headers have the right size and the files are not cut short),
+    not the full check `verify` makes."""
+    label = label_path(out, index)
+    if not label.is_file():
+        return "no label"
+    try:
+        with np.load(label, allow_pickle=False) as data:
+            json.loads(bytes(data["meta_json"]).decode())
+    except Exception as exc:  # any failure to open or parse means a damaged file
+        return f"label is unreadable: {type(exc).__name__}"
+    files = [("image", image_path(out, index))] + ([("mask", mask_path(out, index))] if masks else [])
+    for what, path in files:
+        problem = png_problem(path, resolution)
+        if problem:
+            return f"{what} {problem}"
+    return None
 
 
 def write_manifest(out: Path, shard: tuple[int, int], manifest: dict) -> None:

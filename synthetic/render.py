@@ -151,7 +151,12 @@ def run(config: RenderConfig, log=print) -> dict:
     job, asset = prepare(config)
     out = Path(config.out)
     labels.clean_debris(out)
-    todo = [i for i in job.indices if not labels.is_complete(out, i)]
+    problems = {i: labels.sample_problem(out, i, config.resolution, config.masks) for i in job.indices}
+    todo = [i for i in job.indices if problems[i]]
+    damaged = [f"{i:06d} ({problems[i]})" for i in todo if problems[i] != "no label"]
+    if damaged:
+        log(f"[synthetic] {len(damaged)} damaged sample(s) will be rendered again: {', '.join(damaged[:5])}"
+            + (", ..." if len(damaged) > 5 else ""))
     total = len(job.indices)
     done = total - len(todo)
     labels.write_manifest(out, config.shard, job.manifest)
@@ -193,7 +198,7 @@ def run(config: RenderConfig, log=print) -> dict:
                 if proc.is_alive():
                     proc.terminate()
                 proc.join()
-    missing = [i for i in job.indices if not labels.is_complete(out, i)]
+    missing = [i for i in job.indices if labels.sample_problem(out, i, config.resolution, config.masks)]
     if missing:
         raise RuntimeError(f"{len(missing)} samples are still missing (first {missing[0]}); run the same command again")
     manifest = dict(job.manifest, complete=True,

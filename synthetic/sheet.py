@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from . import labels
+from .config import ConfigError
 
 TILE = 256
 
@@ -26,19 +27,35 @@ def _draw(image: np.ndarray, arrays: dict, mediapipe: bool) -> np.ndarray:
     return img
 
 
-def contact_sheet(folder: Path, out: Path | None = None, count: int = 16, mediapipe: bool = False) -> Path:
+def contact_sheet(folder: Path, out: Path | None = None, count: int = 16, mediapipe: bool = False,
+                  log=print) -> Path:
+    """Draw the first `count` readable samples; unreadable ones are skipped and reported through `log`."""
     folder = Path(folder)
-    found = sorted((folder / labels.LABEL_DIR).glob("[0-9]*.npz"))[:count]
+    found = sorted((folder / labels.LABEL_DIR).glob("[0-9]*.npz"))
     if not found:
-        raise FileNotFoundError(f"{folder} holds no labels/*.npz; render a dataset first")
-    tiles = []
+        raise ConfigError(f"{folder} holds no labels/*.npz; render a dataset first")
+    tiles, skipped = [], []
     for path in found:
-        arrays, meta = labels.read_label(path)
+        if len(tiles) == count:
+            break
+        try:
+            arrays, meta = labels.read_label(path)
+        except Exception as exc:  # any failure to open or parse means a damaged file
+            skipped.append(f"{path.stem} (unreadable label: {type(exc).__name__})")
+            continue
         image = cv2.imread(str(folder / meta["image"]), cv2.IMREAD_COLOR)
+        if image is None:
+            skipped.append(f"{path.stem} (unreadable image)")
+            continue
         tile = _draw(image, arrays, mediapipe)
         caption = f"{meta['index']} {meta['expression_kind'].replace('template:', '')[:18]}"
         cv2.putText(tile, caption, (3, TILE - 5), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (255, 255, 255), 1, cv2.LINE_AA)
         tiles.append(tile)
+    if skipped:
+        log(f"[synthetic] skipped {len(skipped)} unreadable sample(s): {', '.join(skipped)}; "
+            "`verify` lists every problem, `render` with the same command renders them again")
+    if not tiles:
+        raise ConfigError(f"{folder} holds no readable sample; render it again with the same command")
     cols = math.ceil(math.sqrt(len(tiles)))
     rows = math.ceil(len(tiles) / cols)
     sheet = np.zeros((rows * TILE, cols * TILE, 3), np.uint8)

@@ -1,5 +1,5 @@
-"""End-to-end renders in subprocesses (64 px, 1-2 samples): determinism, shards, resume after SIGKILL,
-landmarks on the rendered silhouette, verify and sheet."""
+"""End-to-end renders in subprocesses (64 px, 1-2 samples): determinism, shards, resume after SIGKILL and of
+damaged samples, landmarks on the rendered silhouette, verify and sheet."""
 import os
 import signal
 import subprocess
@@ -94,11 +94,14 @@ def test_sigkill_then_resume_gives_the_uninterrupted_dataset(baseline, tmp_path)
         time.sleep(0.02)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    done_before = len(list((out / labels.LABEL_DIR).glob("*.npz")))
-    assert 2 <= done_before < COUNT, "the run finished before it could be killed; raise COUNT"
+    done = sorted((out / labels.LABEL_DIR).glob("*.npz"))
+    assert 2 <= len(done) < COUNT, "the run finished before it could be killed; raise COUNT"
     assert synthetic("verify", out, check=False).returncode == 1
+    # a damaged label and a damaged image (a full disk, a bad copy) are rendered again, not counted as done
+    for path in (done[0], labels.image_path(out, int(done[1].stem))):
+        path.write_bytes(path.read_bytes()[:100])
     proc = synthetic("render", "--out", out, "--count", COUNT, "--seed", 5, *FAST)
-    assert f"{done_before}/{COUNT} done" in proc.stdout
+    assert f"{len(done) - 2}/{COUNT} done" in proc.stdout and "2 damaged sample(s)" in proc.stdout
     assert_same_labels(all_labels(baseline), all_labels(out))
     assert synthetic("verify", out).returncode == 0
 
