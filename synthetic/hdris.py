@@ -1,8 +1,14 @@
-"""Finding environment maps without importing bpy (so a missing one is reported before Blender starts)."""
+"""Finding environment maps without importing bpy (so a missing or damaged one is reported before Blender starts)."""
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
 from pathlib import Path
+
+import numpy as np
+
+from models.atomic_io import atomic_write
 
 from .config import HDRI_SUFFIXES, ConfigError
 
@@ -10,6 +16,10 @@ EXR_MAGIC = b"\x76\x2f\x31\x01"
 HDR_MAGICS = (b"#?RADIANCE", b"#?RGBE")
 BUNDLED_PREFIX = "studio:"
 USER_PREFIX = "dir:"
+# real maps average about 0.1-10 (a bright sun adds little); a garbage body decodes to values up to 1e38
+MAX_MEAN_RADIANCE = 1e4
+MIN_RADIANCE = -1.0  # filtered maps hold tiny negative values; garbage holds large ones
+DECODED_CACHE = "environment-maps-decoded.json"  # in the project cache: maps that decoded fine, by size and mtime
 
 
 def bundled_dir() -> Path:
@@ -38,6 +48,64 @@ def check_map(path: Path) -> None:
                           "remove or replace it")
 
 
+def decode_problem(path: Path) -> str | None:
+    """Decode the whole map: what would make it render wrong (or not at all), or None."""
+    os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")  # read when OpenCV first decodes an EXR
+    import cv2
+
+    level = cv2.getLogLevel()
+    cv2.setLogLevel(0)  # silent: the reason is reported here, in one line
+    try:
+        pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:
+        return f"cannot be decoded ({exc.err})"
+    finally:
+        cv2.setLogLevel(level)
+    if pixels is None or pixels.size == 0:
+        return "cannot be decoded (damaged or cut short)"
+    rgb = pixels[..., :3].astype(np.float64) if pixels.ndim == 3 else pixels.astype(np.float64)
+    if not np.isfinite(rgb).all():
+        return "holds NaN or infinite values"
+    if rgb.min() < MIN_RADIANCE or rgb.mean() > MAX_MEAN_RADIANCE:
+        return (f"decodes to implausible values (min {rgb.min():.3g}, mean {rgb.mean():.3g}; a damaged body "
+                "renders blown out)")
+    return None
+
+
+def _file_key(path: Path) -> list[int]:
+    stat = path.stat()
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def check_decoded(paths: list[Path], cache: Path | None = None) -> None:
+    """Decode every map once (remembered by path, size and mtime) and refuse a damaged one by name."""
+    if cache is None:
+        from models.head.build import cache_dir
+
+        cache = cache_dir() / DECODED_CACHE
+    try:
+        known = json.loads(cache.read_text())
+    except (OSError, ValueError):
+        known = {}
+    good = dict(known)
+    try:
+        for path in paths:
+            key = str(Path(path).resolve())
+            if known.get(key) == _file_key(path):
+                continue
+            problem = decode_problem(path)
+            if problem:
+                good.pop(key, None)
+                raise ConfigError(f"environment map {path} {problem}; remove or replace it")
+            good[key] = _file_key(path)
+    finally:
+        if good != known:
+            try:
+                atomic_write(cache, lambda f: f.write(json.dumps(good, indent=1, sort_keys=True).encode()))
+            except OSError:
+                pass  # an unwritable cache only means decoding again next time
+
+
 def find_hdris(hdri_dir: Path | None = None) -> dict[str, Path]:
     """Sorted name -> path of every environment map: the 8 bundled ones plus those in `hdri_dir`."""
     table = {}
@@ -53,4 +121,5 @@ def find_hdris(hdri_dir: Path | None = None) -> dict[str, Path]:
         for path in found:
             check_map(path)
             table[USER_PREFIX + path.name] = path
+    check_decoded(list(table.values()))
     return table

@@ -1,16 +1,24 @@
 """Damaged or foreign input never passes silently: damaged samples are found, skipped or rendered again."""
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
-from synthetic import labels
+from synthetic import hdris, labels
+from synthetic.config import ConfigError
 from synthetic.sheet import contact_sheet
 
 ROOT = Path(__file__).resolve().parents[1]
 RES = 32
+
+
+def synthetic(*args, **kwargs):
+    return subprocess.run([sys.executable, "-m", "synthetic", *map(str, args)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, **kwargs)
 
 
 def truncate(path):
@@ -53,7 +61,51 @@ def test_sheet_skips_and_reports_unreadable_samples(tmp_path):
     assert len(messages) == 1 and "000001" in messages[0] and "000002" in messages[0]
     for i in (0, 3):
         truncate(labels.label_path(tmp_path, i))
-    proc = subprocess.run([sys.executable, "-m", "synthetic", "sheet", tmp_path], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60)
+    proc = synthetic("sheet", tmp_path)
     assert proc.returncode == 2 and "error:" in proc.stderr and "no readable sample" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def garbage_body(source, target, keep):
+    """`source` with everything after its first `keep` bytes replaced by random bytes: a valid header."""
+    data = source.read_bytes()
+    target.write_bytes(data[:keep] + np.random.default_rng(0).integers(0, 256, len(data) - keep, np.uint8).tobytes())
+
+
+def test_environment_map_with_a_garbage_body_is_refused(tmp_path):
+    maps = tmp_path / "hdris"
+    maps.mkdir()
+    radiance = b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 64 +X 128\n"
+    (maps / "noise.hdr").write_bytes(radiance + np.random.default_rng(1).integers(0, 256, 64 * 128 * 4, np.uint8)
+                                     .tobytes())
+    proc = synthetic("render", "--out", tmp_path / "out", "--count", 1, "--seed", 1, "--hdri-dir", maps)
+    assert proc.returncode == 2, proc.stderr
+    error = [line for line in proc.stderr.splitlines() if "noise.hdr" in line]
+    assert len(error) == 1 and error[0].startswith("error: environment map") and "implausible" in error[0]
+    assert not (tmp_path / "out" / labels.IMAGE_DIR).exists()
+
+    (maps / "noise.hdr").unlink()
+    studio = hdris.bundled_dir() / "studio.exr"
+    garbage_body(studio, maps / "garbage.exr", 2000)
+    with pytest.raises(ConfigError, match="garbage.exr cannot be decoded"):
+        hdris.check_decoded([maps / "garbage.exr"], tmp_path / "cache.json")
+    (maps / "garbage.exr").write_bytes(studio.read_bytes()[:studio.stat().st_size // 2])
+    with pytest.raises(ConfigError, match="garbage.exr cannot be decoded"):
+        hdris.check_decoded([maps / "garbage.exr"], tmp_path / "cache.json")
+
+
+def test_environment_maps_are_decoded_once_per_version(tmp_path, monkeypatch):
+    good = tmp_path / "good.exr"
+    good.write_bytes((hdris.bundled_dir() / "studio.exr").read_bytes())
+    cache = tmp_path / "cache" / "decoded.json"
+    decoded = []
+    real = hdris.decode_problem
+    monkeypatch.setattr(hdris, "decode_problem", lambda path: decoded.append(path) or real(path))
+    hdris.check_decoded([good], cache)
+    hdris.check_decoded([good], cache)
+    assert decoded == [good]  # the second check used the cache
+    garbage_body(good, good, 2000)  # same size, new contents and mtime: decoded again, refused
+    os.utime(good, ns=(good.stat().st_atime_ns, good.stat().st_mtime_ns + 10 ** 9))
+    with pytest.raises(ConfigError, match="good.exr cannot be decoded"):
+        hdris.check_decoded([good], cache)
+    assert decoded == [good, good]
