@@ -22,6 +22,10 @@ def _add_render_options(p: argparse.ArgumentParser) -> None:
                         "5 glasses lenses")
     p.add_argument("--transparent", action="store_true",
                    help="debug: transparent background, the alpha channel is the silhouette")
+    p.add_argument("--flame", type=Path, default=None,
+                   help="head asset input: flame2023_open_subset.npz or flame2023_Open.pkl (default: in ../shared)")
+    p.add_argument("--landmarks", type=Path, default=None, help="head asset input: landmarks68_embedding.npz")
+    p.add_argument("--ict", type=Path, default=None, help="head asset input: ict_facekit_light.npz")
 
 
 def _config(a, out, count, seed, shard=(0, 1)) -> RenderConfig:
@@ -29,7 +33,7 @@ def _config(a, out, count, seed, shard=(0, 1)) -> RenderConfig:
                         shard=shard, workers=a.workers, device=a.device, hdri_dir=a.hdri_dir,
                         denoise=not a.no_denoise, transparent=a.transparent, occluders=not a.no_occluders,
                         masks=a.masks,
-                        threads=a.threads)
+                        threads=a.threads, flame=a.flame, landmarks=a.landmarks, ict=a.ict)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -29,6 +29,9 @@ class RenderConfig:
     occluders: bool = True
     masks: bool = False  # also write an object-index mask per sample
     threads: int = 0  # render threads per worker; 0 = cores // workers
+    flame: Path | None = None  # head asset inputs; None = the defaults under ../shared
+    landmarks: Path | None = None
+    ict: Path | None = None
 
     def output_settings(self) -> dict:
         """The settings that change what is written: a resumed run must match them exactly."""
@@ -52,15 +55,19 @@ def shard_indices(count: int, shard: tuple[int, int]) -> list[int]:
     return list(range(k, count, n))
 
 
+def not_writable(out: Path, reason: str) -> ConfigError:
+    return ConfigError(f"output folder {out} is not writable ({reason}); pick another --out or fix its permissions")
+
+
 def check_writable(out: Path) -> None:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".write-probe-{os.getpid()}"
-        probe.write_bytes(b"ok")
-        probe.unlink()
-    except OSError as exc:
-        raise ConfigError(f"output folder {out} is not writable ({exc.strerror or exc}); "
-                          "pick another --out or fix its permissions") from None
+    """Whether `out` (or the folder it would be created in) is writable, without writing anything."""
+    existing = Path(out).absolute()
+    while not existing.exists():
+        existing = existing.parent
+    reason = (f"{existing} is not a folder" if not existing.is_dir()
+              else None if os.access(existing, os.W_OK | os.X_OK) else f"no write permission in {existing}")
+    if reason:
+        raise not_writable(out, reason)
 
 
 def validate(config: RenderConfig) -> None:

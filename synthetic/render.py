@@ -1,10 +1,15 @@
 """`render`: check everything, then render the missing samples of this shard (resumable, multi-worker)."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import datetime
+import fcntl
+import json
 import multiprocessing
 import os
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
@@ -13,7 +18,7 @@ from models.head import AssetError, HeadAsset, load_head_asset
 from models.head.arkit import ARKIT_NAMES
 
 from . import DATASET_FORMAT, DATASET_VERSION, labels
-from .config import ConfigError, RenderConfig, shard_indices, validate
+from .config import ConfigError, RenderConfig, not_writable, shard_indices, validate
 from .hdris import find_hdris
 
 
@@ -25,45 +30,73 @@ class Job:
     manifest: dict
 
 
-def load_asset() -> HeadAsset:
+def load_asset(config: RenderConfig) -> HeadAsset:
     try:
-        return load_head_asset(log=lambda *a: print("[synthetic]", *a, file=sys.stderr))
+        return load_head_asset(config.flame, config.landmarks, config.ict,
+                               log=lambda *a: print("[synthetic]", *a, file=sys.stderr))
     except AssetError as exc:
         raise ConfigError(f"head asset: {exc}") from None
     except FileNotFoundError as exc:
         raise ConfigError(f"head asset input missing: {exc}") from None
 
 
+def check_device(device: str) -> None:
+    """A GPU asked for by name must exist (auto falls back to the CPU, so it cannot fail)."""
+    if device in ("auto", "cpu"):
+        return
+    import bpy
+
+    from .scene import select_device
+
+    select_device(bpy.context.scene, device)
+
+
+def check_shard_count(out: Path, existing: list[dict], shard: tuple[int, int]) -> None:
+    """Samples of one folder all come from one split into shards (verify counts them that way)."""
+    counts = sorted({m.get("shard", [0, 1])[1] for m in existing})
+    if counts and counts != [shard[1]]:
+        made = " and ".join("unsharded" if n == 1 else f"in {n} shards" for n in counts)
+        fix = "without --shard" if counts[0] == 1 else f"with --shard K/{counts[0]}"
+        raise ConfigError(f"{out} holds a dataset rendered {made}, this run asks for --shard {shard[0]}/{shard[1]}; "
+                          f"render into it {fix}, or pick a new --out")
+
+
+def _differences(old: dict, new: dict) -> str:
+    return ", ".join(f"{k} {json.dumps(old.get(k))} there but {json.dumps(v)} now" for k, v in new.items()
+                     if old.get(k) != v)
+
+
 def prepare(config: RenderConfig) -> tuple[Job, HeadAsset]:
-    """Every check that can fail, before any rendering: arguments, output folder, HDRIs, head asset and
-    agreement with a dataset already in the folder."""
+    """Every check that can fail, before anything is written: arguments, output folder, shard split, HDRIs,
+    device, head asset and agreement with a dataset already in the folder."""
     from .annotate import asset_digest
 
     validate(config)
-    hdris = find_hdris(config.hdri_dir)
-    asset = load_asset()
     out = Path(config.out)
+    existing = labels.read_manifests(out) if out.is_dir() else []
+    check_shard_count(out, existing, config.shard)
+    hdris = find_hdris(config.hdri_dir)
+    check_device(config.device)
+    asset = load_asset(config)
     settings = config.output_settings()
     manifest = labels.new_manifest(settings, config.shard, shard_indices(config.count, config.shard),
                                    list(hdris), {"digest": asset_digest(asset),
                                                  "builder_version": asset.info.get("builder_version")},
                                    asset.n_vertices, asset.n_identity, list(ARKIT_NAMES))
-    existing = labels.read_manifests(out)
     for old in existing:
         problems = []
         if (old.get("format"), old.get("version")) != (DATASET_FORMAT, DATASET_VERSION):
-            problems.append(f"format {old.get('format')} v{old.get('version')}")
+            problems.append(f"format {old.get('format')} v{old.get('version')} (this tool writes "
+                            f"{DATASET_FORMAT} v{DATASET_VERSION})")
         if old.get("settings") != settings:
-            diff = {k: (old.get("settings", {}).get(k), v) for k, v in settings.items()
-                    if old.get("settings", {}).get(k) != v}
-            problems.append(f"settings differ (old, new): {diff}")
+            problems.append(f"other settings ({_differences(old.get('settings', {}), settings)})")
         if old.get("hdris") != list(hdris):
             problems.append("a different set of environment maps (--hdri-dir)")
         if old.get("asset", {}).get("digest") != manifest["asset"]["digest"]:
             problems.append("a different head asset")
         if problems:
-            raise ConfigError(f"{out} already holds a dataset made with {'; '.join(problems)}. Resume with the "
-                              "same command, or pick a new --out.")
+            raise ConfigError(f"{out} already holds a dataset made with {' and '.join(problems)}. Resume it with "
+                              "the settings it was made with, or pick a new --out.")
     if not existing and any((out / d).is_dir() and any((out / d).iterdir())
                             for d in (labels.IMAGE_DIR, labels.LABEL_DIR)):
         raise ConfigError(f"{out} holds images/labels but no manifest; it is not a dataset this tool can "
@@ -89,7 +122,7 @@ def worker(config: RenderConfig, hdris: dict[str, Path], indices: list[int], rep
     from .scene import SyntheticScene
 
     parent = os.getppid()
-    asset = asset if asset is not None else load_asset()
+    asset = asset if asset is not None else load_asset(config)
     model = HeadModel(asset)
     statics = head_statics(asset)
     scene = SyntheticScene(asset, hdris, config.resolution, config.samples, config.denoise, config.transparent,
@@ -146,11 +179,57 @@ def _clean_path() -> list[str]:
     return [p for p in sys.path if not (os.sep + "scripts" in p and os.sep + "bpy" + os.sep in p)]
 
 
+def lock_name(shard: tuple[int, int]) -> str:
+    return f".render-lock-shard-{shard[0]}-of-{shard[1]}"
+
+
+@contextlib.contextmanager
+def render_lock(out: Path, shard: tuple[int, int]):
+    """Hold the lock of this shard of `out` (other shards may render into the same folder). The kernel releases
+    it when the holder exits or dies; the lock file stays and names the last holder."""
+    path = Path(out) / lock_name(shard)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o644), "r+")
+    except OSError as exc:
+        raise not_writable(out, exc.strerror or str(exc)) from None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            try:
+                holder = json.loads(handle.read())
+            except ValueError:
+                holder = {}
+            raise ConfigError(f"{out} is being rendered (shard {shard[0]}/{shard[1]}) by process "
+                              f"{holder.get('pid', '?')} on host {holder.get('host', '?')} since "
+                              f"{holder.get('since', '?')}; wait for it to finish or stop it, then run this "
+                              "command again") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                 "since": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}))
+        handle.flush()
+        yield
+
+
 def run(config: RenderConfig, log=print) -> dict:
-    """Render what is missing; returns the final manifest. Raises ConfigError before rendering on bad input."""
+    """Render what is missing; returns the final manifest. Raises ConfigError, before anything is written, on
+    bad input."""
     job, asset = prepare(config)
+    with render_lock(Path(config.out), config.shard):
+        return _render(job, asset, log)
+
+
+def _render(job: Job, asset: HeadAsset, log) -> dict:
+    config = job.config
     out = Path(config.out)
     labels.clean_debris(out)
+    path = out / labels.manifest_name(config.shard)
+    previous = json.loads(path.read_text()) if path.is_file() else None
+    if previous:
+        job.manifest["created"] = previous.get("created", job.manifest["created"])
     problems = {i: labels.sample_problem(out, i, config.resolution, config.masks) for i in job.indices}
     todo = [i for i in job.indices if problems[i]]
     damaged = [f"{i:06d} ({problems[i]})" for i in todo if problems[i] != "no label"]
@@ -159,7 +238,8 @@ def run(config: RenderConfig, log=print) -> dict:
             + (", ..." if len(damaged) > 5 else ""))
     total = len(job.indices)
     done = total - len(todo)
-    labels.write_manifest(out, config.shard, job.manifest)
+    if todo:
+        labels.write_manifest(out, config.shard, job.manifest)
     log(f"[synthetic] {done}/{total} done, {len(todo)} to render with {config.workers} worker(s), "
         f"{_threads(config)} thread(s) each")
     start = time.perf_counter()
@@ -204,6 +284,7 @@ def run(config: RenderConfig, log=print) -> dict:
     manifest = dict(job.manifest, complete=True,
                     samples=[{"index": i, "image": f"{labels.IMAGE_DIR}/{i:06d}.png",
                               "label": f"{labels.LABEL_DIR}/{i:06d}.npz"} for i in job.indices])
-    labels.write_manifest(out, config.shard, manifest)
+    if manifest != previous:
+        labels.write_manifest(out, config.shard, manifest)
     log(f"[synthetic] finished: {total} samples in {out} ({time.perf_counter() - start:.1f} s this run)")
     return manifest

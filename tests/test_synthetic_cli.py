@@ -28,7 +28,7 @@ def test_bad_arguments(tmp_path, extra, message):
     proc = run("render", "--out", out, "--seed", 1, *extra)
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr and "error:" in proc.stderr
-    assert not (out / "images").exists()
+    assert not out.exists()  # nothing is written before every check passes
 
 
 def test_bad_device_choice(tmp_path):
@@ -62,8 +62,12 @@ def test_missing_head_asset(tmp_path):
     env = dict(os.environ, FACECAP_CACHE=str(tmp_path / "cache"), FACECAP_SHARED=str(tmp_path / "no-shared"))
     proc = run("render", "--out", tmp_path / "out", "--count", 1, "--seed", 1, env=env)
     assert proc.returncode == 2, proc.stderr
-    assert "head asset" in proc.stderr and "not found" in proc.stderr
-    assert not (tmp_path / "out" / "images").exists()
+    assert "head asset" in proc.stderr and "not found" in proc.stderr and "--flame PATH" in proc.stderr
+    assert not (tmp_path / "out").exists()
+    # the option the message names exists
+    proc = run("render", "--out", tmp_path / "out", "--count", 1, "--seed", 1, "--flame", tmp_path / "mine.npz", env=env)
+    assert proc.returncode == 2 and f"FLAME model not found at {tmp_path / 'mine.npz'}" in proc.stderr
+    assert not (tmp_path / "out").exists()
 
 
 def test_resume_with_other_settings_is_refused(tmp_path):
@@ -72,7 +76,9 @@ def test_resume_with_other_settings_is_refused(tmp_path):
     labels.write_manifest(tmp_path, (0, 1), {"format": "facecap-synthetic", "version": 1,
                                              "settings": {"count": 5, "seed": 1}, "hdris": [], "asset": {}})
     proc = run("render", "--out", tmp_path, "--count", 6, "--seed", 1)
-    assert proc.returncode == 2 and "already holds a dataset" in proc.stderr and "count" in proc.stderr
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith(f"error: {tmp_path} already holds a dataset made with other settings (count 5 "
+                                  "there but 6 now, resolution null there but 256 now,")
 
 
 def test_folder_with_foreign_images_is_refused(tmp_path):

@@ -109,3 +109,58 @@ def test_environment_maps_are_decoded_once_per_version(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="good.exr cannot be decoded"):
         hdris.check_decoded([good], cache)
     assert decoded == [good, good]
+
+
+def test_shard_count_mismatch_is_refused_before_rendering(tmp_path):
+    from synthetic.config import RenderConfig
+    from synthetic.render import prepare
+
+    labels.write_manifest(tmp_path, (0, 1), {"shard": [0, 1], "settings": {"count": 4}})
+    before = sorted(tmp_path.iterdir())
+    proc = synthetic("render", "--out", tmp_path, "--count", 4, "--seed", 1, "--shard", "0/2")
+    assert proc.returncode == 2 and proc.stderr.startswith(f"error: {tmp_path} holds a dataset rendered unsharded")
+    assert "without --shard" in proc.stderr and sorted(tmp_path.iterdir()) == before
+    sharded = tmp_path / "sharded"
+    labels.write_manifest(sharded, (1, 4), {"shard": [1, 4], "settings": {"count": 4}})
+    with pytest.raises(ConfigError, match="rendered in 4 shards.*with --shard K/4"):
+        prepare(RenderConfig(out=sharded, count=4, seed=1, shard=(0, 2)))
+
+
+def test_device_that_is_missing_writes_nothing(tmp_path):
+    out = tmp_path / "out"
+    proc = synthetic("render", "--out", out, "--count", 1, "--seed", 1, "--device", "cuda", "--resolution", 16,
+                     "--samples", 1)
+    if proc.returncode == 0:
+        pytest.skip("this machine has a CUDA device")
+    assert proc.returncode == 2 and "error: --device cuda: no CUDA device found" in proc.stderr
+    assert not out.exists()
+
+
+def test_one_render_per_shard_and_folder(tmp_path):
+    import socket
+
+    from synthetic.render import render_lock
+
+    out = tmp_path / "out"
+    out.mkdir()
+    with render_lock(out, (0, 1)):
+        proc = synthetic("render", "--out", out, "--count", 1, "--seed", 1)
+        assert proc.returncode == 2, proc.stderr
+        assert f"by process {os.getpid()} on host {socket.gethostname()}" in proc.stderr.splitlines()[-1]
+        assert sorted(p.name for p in out.iterdir()) == [".render-lock-shard-0-of-1"]
+        with render_lock(out, (1, 2)):  # another shard may render into the same folder
+            pass
+    # the lock goes with its holder, however it ends
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from synthetic.render import render_lock\n"
+                               f"with render_lock({str(out)!r}, (0, 1)):\n print('locked', flush=True)\n"
+                               " time.sleep(120)"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(ConfigError, match=f"by process {holder.pid} "):
+            with render_lock(out, (0, 1)):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with render_lock(out, (0, 1)):
+        pass

@@ -60,8 +60,11 @@ def test_verify_and_sheet(baseline, tmp_path):
 
 def test_rerun_is_a_no_op_and_same_seed_same_labels(baseline, tmp_path):
     before = all_labels(baseline)
+    manifest = baseline / "manifest.json"
+    written = manifest.read_bytes(), manifest.stat().st_mtime_ns
     proc = synthetic("render", "--out", baseline, "--count", COUNT, "--seed", 5, *FAST)
     assert f"{COUNT}/{COUNT} done, 0 to render" in proc.stdout
+    assert (manifest.read_bytes(), manifest.stat().st_mtime_ns) == written  # its `created` time too
     again = tmp_path / "again"
     again.mkdir()
     users = ["draft.tmp.docx", "page.tmpl"]  # the user's own files in --out survive
