@@ -93,11 +93,12 @@ def test_sigkill_then_resume_gives_the_uninterrupted_dataset(baseline, tmp_path)
            *FAST]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
-    while time.time() < deadline and len(list((out / labels.LABEL_DIR).glob("*.npz"))) < 2:
+    finished = "[0-9]" * 6 + ".npz"  # not the temporary file of the label in flight
+    while time.time() < deadline and len(list((out / labels.LABEL_DIR).glob(finished))) < 2:
         time.sleep(0.02)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    done = sorted((out / labels.LABEL_DIR).glob("*.npz"))
+    done = sorted((out / labels.LABEL_DIR).glob(finished))
     assert 2 <= len(done) < COUNT, "the run finished before it could be killed; raise COUNT"
     assert synthetic("verify", out, check=False).returncode == 1
     # a damaged label and a damaged image (a full disk, a bad copy) are rendered again, not counted as done
