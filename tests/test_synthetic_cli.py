@@ -14,6 +14,21 @@ def run(*args, env=None):
                           text=True, timeout=120, env=env)
 
 
+@pytest.fixture()
+def cli(capsys):
+    """The CLI in this process (for errors found before the head asset loads): returns (exit code, stderr)."""
+    from synthetic.cli import main
+
+    def call(*args):
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exc:  # argparse
+            code = exc.code
+        return code, capsys.readouterr().err
+
+    return call
+
+
 @pytest.mark.parametrize("extra,message", [
     (["--count", "0"], "--count 0"),
     (["--count", "2", "--resolution", "8"], "--resolution 8"),
@@ -23,39 +38,39 @@ def run(*args, env=None):
     (["--count", "2", "--workers", "0"], "--workers 0"),
     (["--count", "2", "--hdri-dir", "/nonexistent/hdris"], "not a folder"),
 ])
-def test_bad_arguments(tmp_path, extra, message):
+def test_bad_arguments(tmp_path, cli, extra, message):
     out = tmp_path / "out"
-    proc = run("render", "--out", out, "--seed", 1, *extra)
-    assert proc.returncode == 2, proc.stderr
-    assert message in proc.stderr and "error:" in proc.stderr
+    code, err = cli("render", "--out", out, "--seed", 1, *extra)
+    assert code == 2, err
+    assert message in err and err.startswith("error:")
     assert not out.exists()  # nothing is written before every check passes
 
 
-def test_bad_device_choice(tmp_path):
-    proc = run("render", "--out", tmp_path, "--count", 1, "--seed", 1, "--device", "metal")
-    assert proc.returncode == 2 and "invalid choice" in proc.stderr
+def test_bad_device_choice(tmp_path, cli):
+    code, err = cli("render", "--out", tmp_path, "--count", 1, "--seed", 1, "--device", "metal")
+    assert code == 2 and "invalid choice" in err
 
 
-def test_empty_hdri_dir(tmp_path):
+def test_empty_hdri_dir(tmp_path, cli):
     (tmp_path / "hdris").mkdir()
-    proc = run("render", "--out", tmp_path / "out", "--count", 1, "--seed", 1, "--hdri-dir", tmp_path / "hdris")
-    assert proc.returncode == 2 and "no .exr or .hdr" in proc.stderr
+    code, err = cli("render", "--out", tmp_path / "out", "--count", 1, "--seed", 1, "--hdri-dir", tmp_path / "hdris")
+    assert code == 2 and "no .exr or .hdr" in err
 
 
-def test_corrupt_hdri(tmp_path):
+def test_corrupt_hdri(tmp_path, cli):
     (tmp_path / "hdris").mkdir()
     (tmp_path / "hdris" / "broken.exr").write_bytes(b"not an exr file")
-    proc = run("render", "--out", tmp_path / "out", "--count", 1, "--seed", 1, "--hdri-dir", tmp_path / "hdris")
-    assert proc.returncode == 2 and "broken.exr is not a valid .exr" in proc.stderr
+    code, err = cli("render", "--out", tmp_path / "out", "--count", 1, "--seed", 1, "--hdri-dir", tmp_path / "hdris")
+    assert code == 2 and "broken.exr is not a valid .exr" in err
 
 
-def test_unwritable_output(tmp_path):
+def test_unwritable_output(tmp_path, cli):
     blocker = tmp_path / "file.txt"
     blocker.write_text("x")
-    proc = run("render", "--out", blocker / "sub", "--count", 1, "--seed", 1)
-    assert proc.returncode == 2 and "not writable" in proc.stderr
-    proc = run("render", "--out", blocker, "--count", 1, "--seed", 1)
-    assert proc.returncode == 2 and "not a folder" in proc.stderr
+    code, err = cli("render", "--out", blocker / "sub", "--count", 1, "--seed", 1)
+    assert code == 2 and "not writable" in err
+    code, err = cli("render", "--out", blocker, "--count", 1, "--seed", 1)
+    assert code == 2 and "not a folder" in err
 
 
 def test_missing_head_asset(tmp_path):
