@@ -63,12 +63,12 @@ def decode_problem(path: Path) -> str | None:
         cv2.setLogLevel(level)
     if pixels is None or pixels.size == 0:
         return "cannot be decoded (damaged or cut short)"
-    rgb = pixels[..., :3].astype(np.float64) if pixels.ndim == 3 else pixels.astype(np.float64)
+    rgb = pixels[..., :3] if pixels.ndim == 3 else pixels
     if not np.isfinite(rgb).all():
         return "holds NaN or infinite values"
-    if rgb.min() < MIN_RADIANCE or rgb.mean() > MAX_MEAN_RADIANCE:
-        return (f"decodes to implausible values (min {rgb.min():.3g}, mean {rgb.mean():.3g}; a damaged body "
-                "renders blown out)")
+    low, mean = float(rgb.min()), float(rgb.mean(dtype=np.float64))
+    if low < MIN_RADIANCE or mean > MAX_MEAN_RADIANCE:
+        return f"decodes to implausible values (min {low:.3g}, mean {mean:.3g}; a damaged body renders blown out)"
     return None
 
 

@@ -31,9 +31,9 @@ TMP_MARK = ".tmp"
 # the exact temporary names this generator writes (PID = the writer's process id): temp_path gives
 # NNNNNN.tmp-PID.png, Blender's mask output appends "index" to it, atomic_write adds -random letters
 _SAMPLE_TMP = re.compile(r"\d{6}\.tmp-(\d+)(?:-[a-z0-9_]+|index)?\.(?:png|npz)")
+_ROOT_TMP = re.compile(r"(?:manifest(?:-shard-\d+-of-\d+)?|contact_sheet)\.tmp-(\d+)-[a-z0-9_]+\.(?:json|png)")
 PNG_START = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR"
 PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the empty IEND chunk every complete PNG ends with
-_ROOT_TMP = re.compile(r"(?:manifest(?:-shard-\d+-of-\d+)?|contact_sheet)\.tmp-(\d+)-[a-z0-9_]+\.(?:json|png)")
 
 # name -> (dtype, shape); V and K are filled from the manifest
 LABEL_ARRAYS = {

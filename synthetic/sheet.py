@@ -31,7 +31,7 @@ def contact_sheet(folder: Path, out: Path | None = None, count: int = 16, mediap
                   log=print) -> Path:
     """Draw the first `count` readable samples; unreadable ones are skipped and reported through `log`."""
     folder = Path(folder)
-    found = sorted((folder / labels.LABEL_DIR).glob("[0-9]*.npz"))
+    found = sorted((folder / labels.LABEL_DIR).glob("[0-9]" * 6 + ".npz"))  # not a render's temporary files
     if not found:
         raise ConfigError(f"{folder} holds no labels/*.npz; render a dataset first")
     tiles, skipped = [], []
@@ -40,10 +40,10 @@ def contact_sheet(folder: Path, out: Path | None = None, count: int = 16, mediap
             break
         try:
             arrays, meta = labels.read_label(path)
+            image = cv2.imread(str(folder / meta["image"]), cv2.IMREAD_COLOR)
         except Exception as exc:  # any failure to open or parse means a damaged file
             skipped.append(f"{path.stem} (unreadable label: {type(exc).__name__})")
             continue
-        image = cv2.imread(str(folder / meta["image"]), cv2.IMREAD_COLOR)
         if image is None:
             skipped.append(f"{path.stem} (unreadable image)")
             continue
