@@ -1,5 +1,4 @@
 """Bad input fails with a clear message before anything is rendered."""
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -73,15 +72,16 @@ def test_unwritable_output(tmp_path, cli):
     assert code == 2 and "not a folder" in err
 
 
-def test_missing_head_asset(tmp_path):
-    env = dict(os.environ, FACECAP_CACHE=str(tmp_path / "cache"), FACECAP_SHARED=str(tmp_path / "no-shared"))
-    proc = run("render", "--out", tmp_path / "out", "--count", 1, "--seed", 1, env=env)
-    assert proc.returncode == 2, proc.stderr
-    assert "head asset" in proc.stderr and "not found" in proc.stderr and "--flame PATH" in proc.stderr
+def test_missing_head_asset(tmp_path, cli, monkeypatch):
+    monkeypatch.setenv("FACECAP_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("FACECAP_SHARED", str(tmp_path / "no-shared"))
+    code, err = cli("render", "--out", tmp_path / "out", "--count", 1, "--seed", 1)
+    assert code == 2, err
+    assert "head asset" in err and "not found" in err and "--flame PATH" in err
     assert not (tmp_path / "out").exists()
     # the option the message names exists
-    proc = run("render", "--out", tmp_path / "out", "--count", 1, "--seed", 1, "--flame", tmp_path / "mine.npz", env=env)
-    assert proc.returncode == 2 and f"FLAME model not found at {tmp_path / 'mine.npz'}" in proc.stderr
+    code, err = cli("render", "--out", tmp_path / "out", "--count", 1, "--seed", 1, "--flame", tmp_path / "mine.npz")
+    assert code == 2 and f"FLAME model not found at {tmp_path / 'mine.npz'}" in err
     assert not (tmp_path / "out").exists()
 
 

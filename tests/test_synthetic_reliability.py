@@ -111,15 +111,17 @@ def test_environment_maps_are_decoded_once_per_version(tmp_path, monkeypatch):
     assert decoded == [good, good]
 
 
-def test_shard_count_mismatch_is_refused_before_rendering(tmp_path):
+def test_shard_count_mismatch_is_refused_before_rendering(tmp_path, capsys):
+    from synthetic.cli import main
     from synthetic.config import RenderConfig
     from synthetic.render import prepare
 
     labels.write_manifest(tmp_path, (0, 1), {"shard": [0, 1], "settings": {"count": 4}})
     before = sorted(tmp_path.iterdir())
-    proc = synthetic("render", "--out", tmp_path, "--count", 4, "--seed", 1, "--shard", "0/2")
-    assert proc.returncode == 2 and proc.stderr.startswith(f"error: {tmp_path} holds a dataset rendered unsharded")
-    assert "without --shard" in proc.stderr and sorted(tmp_path.iterdir()) == before
+    assert main(["render", "--out", str(tmp_path), "--count", "4", "--seed", "1", "--shard", "0/2"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {tmp_path} holds a dataset rendered unsharded") and "without --shard" in err
+    assert sorted(tmp_path.iterdir()) == before
     sharded = tmp_path / "sharded"
     labels.write_manifest(sharded, (1, 4), {"shard": [1, 4], "settings": {"count": 4}})
     with pytest.raises(ConfigError, match="rendered in 4 shards.*with --shard K/4"):
