@@ -8,14 +8,14 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run(*args, env=None):
+def run(*args):
     return subprocess.run([sys.executable, "-m", "synthetic", *map(str, args)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120, env=env)
+                          text=True, timeout=120)
 
 
 @pytest.fixture()
 def cli(capsys):
-    """The CLI in this process (for errors found before the head asset loads): returns (exit code, stderr)."""
+    """The CLI in this process (for errors found before anything renders): returns (exit code, stderr)."""
     from synthetic.cli import main
 
     def call(*args):
