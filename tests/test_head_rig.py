@@ -114,3 +114,35 @@ def test_development_addon_registers_with_the_dataset_panel(empty_scene):
         assert len(panels) >= 2  # the head rig panel and the synthetic dataset panel
     finally:
         blender_addon.unregister()
+
+
+@pytest.fixture()
+def registered_with_preferences(empty_scene):
+    """The development add-on, registered with its preferences as Blender holds them for an enabled add-on."""
+    import blender_addon
+
+    blender_addon.register()
+    addon = empty_scene.context.preferences.addons.new()
+    addon.module = blender_addon.__name__
+    try:
+        yield addon.preferences
+    finally:
+        empty_scene.context.preferences.addons.remove(addon)
+        blender_addon.unregister()
+
+
+def test_bad_asset_path_is_reported_by_both_operators(head_asset, registered_with_preferences, tmp_path):
+    from blender_addon import rig
+
+    bpy = pytest.importorskip("bpy")
+    obj, _ = rig.build_head_rig(head_asset)
+    bpy.context.view_layer.objects.active = obj
+    before = list(obj["facecap_identity"])
+    registered_with_preferences.asset_path = str(tmp_path / "missing.npz")
+    # an operator's ERROR report reaches a script as this RuntimeError; an uncaught exception reads "Python: ..."
+    with pytest.raises(RuntimeError, match=r"^Error: head asset .*missing.npz does not exist"):
+        bpy.ops.facecap.create_head()
+    with pytest.raises(RuntimeError, match=r"^Error: head asset .*missing.npz does not exist"):
+        bpy.ops.facecap.set_identity(randomize=True)
+    assert list(obj["facecap_identity"]) == before
+
