@@ -8,6 +8,9 @@ import numpy as np
 
 from . import rig
 from .asset_source import head_asset
+from .deps import head
+
+SHAPE_KEYS = len(head.arkit.ARKIT_NAMES) - len(head.arkit.OMITTED)
 
 
 def _preferences(context):
@@ -36,9 +39,9 @@ def _rig_of(obj):
 
 
 class FACECAP_OT_create_head(bpy.types.Operator):
-    """Create a FLAME-topology head with 52 ARKit shape keys (tongueOut omitted) and an armature"""
-
     bl_idname = "facecap.create_head"
+    bl_description = (f"Create a FLAME-topology head with {SHAPE_KEYS} ARKit shape keys "
+                      f"({', '.join(head.arkit.OMITTED)} omitted) and an armature")
     bl_label = "Create Head Rig"
     bl_options = {"REGISTER", "UNDO"}
 

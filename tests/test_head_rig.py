@@ -146,3 +146,8 @@ def test_bad_asset_path_is_reported_by_both_operators(head_asset, registered_wit
         bpy.ops.facecap.set_identity(randomize=True)
     assert list(obj["facecap_identity"]) == before
 
+
+def test_tooltip_counts_the_shape_keys_the_rig_gets(head_asset, registered_with_preferences):
+    bpy = pytest.importorskip("bpy")
+    tooltip = bpy.ops.facecap.create_head.get_rna_type().description
+    assert f" {len(head_asset.shape_names)} ARKit shape keys (tongueOut omitted)" in tooltip, tooltip
