@@ -1,6 +1,7 @@
 """The Blender rig: creation, shape keys, bones, identity edits, equality with the numpy model, the add-on."""
 import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -81,7 +82,10 @@ def test_addon_zip_installs_and_registers(head_asset, empty_scene, tmp_path, mon
     with zipfile.ZipFile(zip_path) as z:
         names = set(z.namelist())
         assert {"blender_manifest.toml", "__init__.py", "rig.py", "data/head_asset.npz",
-                "models/head/model.py", "licenses/ICT-FaceKit-LICENSE.txt"} <= names
+                "models/head/model.py", "licenses/ICT-FaceKit-LICENSE.txt", "licenses/LICENSE"} <= names
+        licence = z.read("licenses/LICENSE").decode()
+        assert licence == (Path(build_addon.__file__).parent / "LICENSE").read_text()
+        assert licence.lstrip().startswith("GNU GENERAL PUBLIC LICENSE\n                       Version 3")
         z.extractall(tmp_path / "pkg" / "facecap_test")
     monkeypatch.syspath_prepend(str(tmp_path / "pkg"))
     for name in [m for m in sys.modules if m == "models" or m.startswith("models.")]:
