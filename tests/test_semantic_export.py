@@ -10,7 +10,7 @@ import torch
 
 from models.semantic import data as D
 from models.semantic.export import export_onnx
-from models.model_files import ModelFileError, sha256
+from models.model_files import ModelFileError, sha256, write_metadata
 from models.semantic.runtime import FILES, META, WEIGHTS_DIR, SemanticRuntime
 from models.semantic.train import build_model
 from semantic_helpers import make_test_asset
@@ -86,6 +86,16 @@ def test_flipped_bytes_are_refused_at_load(exported, tmp_path):
     weights = _damaged_copy(exported, tmp_path)
     with pytest.raises(ModelFileError, match=f"{FILES['decoder']} is corrupt.*re-export them with"):
         SemanticRuntime(weights)
+
+
+def test_unloadable_onnx_with_a_matching_hash_is_refused(exported, tmp_path):
+    weights = tmp_path / "weights"
+    shutil.copytree(exported[1], weights)
+    (weights / FILES["identity"]).write_bytes(b"not an onnx model")
+    write_metadata(weights, META, json.loads((weights / META).read_text()), FILES.values())
+    with pytest.raises(ModelFileError, match=f"{FILES['identity']} is not a loadable ONNX model") as exc:
+        SemanticRuntime(weights)
+    assert "\n" not in str(exc.value)
 
 
 def test_cli_reports_bad_weights_in_one_line(exported, tmp_path, capsys):

@@ -18,10 +18,10 @@ REQUIRED = {"n_vertices": int, "asset_digest": str}
 
 
 def restore_hint(weights_dir: Path) -> str:
-    export = "`python -m models.semantic export`"
     if Path(weights_dir).resolve() == WEIGHTS_DIR:
-        return f"restore the shipped weights with `git checkout -- models/weights/` or re-export them with {export}"
-    return f"re-export them with {export} --out {weights_dir}"
+        return ("restore the shipped weights with `git checkout -- models/weights/` or re-export them with "
+                "`python -m models.semantic export`")
+    return f"re-export them with `python -m models.semantic export --out {weights_dir}`"
 
 
 def providers() -> list[str]:
