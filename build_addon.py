@@ -1,7 +1,8 @@
 """Pack the installable Blender extension: python build_addon.py [--out dist/facecap.zip] [--no-wheels]
 
 The zip holds the add-on, the bpy-free models package it runs on, the built head asset with its
-attribution and licences, the add-on's own licence (GPL-3.0-or-later), and wheels for this platform (cp311, manylinux x86_64) of what Blender lacks.
+attribution and licences, the add-on's own licence (GPL-3.0-or-later), and wheels for this platform
+(cp311, manylinux x86_64) of what Blender lacks.
 """
 from __future__ import annotations
 
