@@ -77,7 +77,6 @@ def test_identity_is_editable_after_creation(head_asset, empty_scene):
 def test_addon_zip_installs_and_registers(head_asset, empty_scene, tmp_path, monkeypatch):
     import build_addon
 
-    monkeypatch.setenv("FACECAP_CACHE", str(tmp_path / "cache"))
     zip_path = build_addon.build(tmp_path / "facecap.zip", with_wheels=False)
     with zipfile.ZipFile(zip_path) as z:
         names = set(z.namelist())
@@ -108,16 +107,21 @@ def test_addon_zip_installs_and_registers(head_asset, empty_scene, tmp_path, mon
 
 def test_development_addon_registers_with_the_dataset_panel(empty_scene):
     import blender_addon
+    from blender_addon import panels
+    from synthetic import panel as synthetic_panel
 
+    bpy = empty_scene
+    own = (*panels.CLASSES, synthetic_panel.SYNTHETIC_PT_panel)  # the head rig panel and the dataset panel
+    assert not any(cls.is_registered for cls in own)
     blender_addon.register()
     try:
-        bpy = empty_scene
-        assert hasattr(bpy.types, "FACECAP_PT_head")
+        for cls in own:  # these very classes, not a same-named one another test left registered
+            assert cls.is_registered and getattr(bpy.types, cls.bl_idname) is cls, cls
+            assert cls.bl_category == "Face Capture"
         assert bpy.ops.facecap.create_head.poll()
-        panels = [c for c in bpy.types.Panel.__subclasses__() if getattr(c, "bl_category", "") == "Face Capture"]
-        assert len(panels) >= 2  # the head rig panel and the synthetic dataset panel
     finally:
         blender_addon.unregister()
+    assert not any(cls.is_registered for cls in own)
 
 
 @pytest.fixture()
