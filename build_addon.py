@@ -1,7 +1,8 @@
 """Pack the installable Blender extension: python build_addon.py [--out dist/facecap.zip] [--no-wheels]
 
 The zip holds the add-on, the bpy-free models package it runs on, the built head asset with its
-attribution and licences, and wheels for this platform (cp311, manylinux x86_64) of what Blender lacks.
+attribution and licences, the add-on's own licence (GPL-3.0-or-later), and wheels for this platform
+(cp311, manylinux x86_64) of what Blender lacks.
 """
 from __future__ import annotations
 
@@ -57,6 +58,7 @@ def build(out: Path, with_wheels: bool = True) -> Path:
         for rel in MODEL_FILES + sorted(str(p.relative_to(ROOT)) for p in (ROOT / "models/head").glob("*.py")):
             z.write(ROOT / rel, rel)
         z.write(asset_file, "data/head_asset.npz")
+        z.write(ROOT / "LICENSE", "licenses/LICENSE")  # the add-on's own: GPL-3.0-or-later, as the manifest says
         z.write(shared_dir() / "assets/ict_facekit/LICENSE", "licenses/ICT-FaceKit-LICENSE.txt")
         z.writestr("licenses/ATTRIBUTION.txt", (ROOT / "ATTRIBUTION.md").read_text())
         for wheel in wheels:

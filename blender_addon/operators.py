@@ -8,6 +8,9 @@ import numpy as np
 
 from . import rig
 from .asset_source import head_asset
+from .deps import head
+
+SHAPE_KEYS = len(head.arkit.ARKIT_NAMES) - len(head.arkit.OMITTED)
 
 
 def _preferences(context):
@@ -15,9 +18,14 @@ def _preferences(context):
     return addon.preferences if addon else None
 
 
-def _asset(context):
+def _asset(operator, context):
+    """The head asset, or None after reporting why it cannot be loaded."""
     prefs = _preferences(context)
-    return head_asset(prefs.asset_path if prefs else "")
+    try:
+        return head_asset(prefs.asset_path if prefs else "")
+    except Exception as exc:  # AssetError and unreadable override files
+        operator.report({"ERROR"}, str(exc))
+        return None
 
 
 def _rig_of(obj):
@@ -31,9 +39,9 @@ def _rig_of(obj):
 
 
 class FACECAP_OT_create_head(bpy.types.Operator):
-    """Create a FLAME-topology head with 52 ARKit shape keys (tongueOut omitted) and an armature"""
-
     bl_idname = "facecap.create_head"
+    bl_description = (f"Create a FLAME-topology head with {SHAPE_KEYS} ARKit shape keys "
+                      f"({', '.join(head.arkit.OMITTED)} omitted) and an armature")
     bl_label = "Create Head Rig"
     bl_options = {"REGISTER", "UNDO"}
 
@@ -46,10 +54,8 @@ class FACECAP_OT_create_head(bpy.types.Operator):
         return context.mode == "OBJECT" and context.scene is not None
 
     def execute(self, context):
-        try:
-            asset = _asset(context)
-        except Exception as exc:  # AssetError and unreadable override files
-            self.report({"ERROR"}, str(exc))
+        asset = _asset(self, context)
+        if asset is None:
             return {"CANCELLED"}
         beta = np.zeros(asset.n_identity)
         if self.identity_seed:
@@ -86,7 +92,9 @@ class FACECAP_OT_set_identity(bpy.types.Operator):
 
     def execute(self, context):
         obj, arm = _rig_of(context.active_object)
-        asset = _asset(context)
+        asset = _asset(self, context)
+        if asset is None:
+            return {"CANCELLED"}
         beta = np.array(obj["facecap_identity"], np.float64)
         if self.randomize:
             beta = np.random.default_rng(self.seed).normal(size=asset.n_identity)

@@ -134,16 +134,27 @@ def test_props_follow_the_jaw(head_asset):
     assert np.abs(turned["eyeball_right"] - rest["eyeball_right"]).max() < 1e-9
 
 
-def test_cache_is_reused_and_keyed_by_inputs(head_asset, tmp_path):
-    from models.head.build import asset_path
+def _no_build(*args, **kwargs):
+    raise AssertionError("the head asset was rebuilt")
 
-    first = asset_path(cache=tmp_path)
-    assert first.name.startswith("head-v")
+
+def test_cache_is_reused_and_keyed_by_inputs(head_asset, session_cache, tmp_path, monkeypatch):
+    from models.head import build
+
+    cached = build.asset_path(cache=session_cache)
+    assert cached.name.startswith("head-v") and cached.is_file()  # head_asset put it there
+    stamp = cached.stat().st_mtime_ns
+    monkeypatch.setattr(build, "build_head_asset", _no_build)
+    again = load_head_asset(cache=session_cache, log=_no_build)
+    assert cached.stat().st_mtime_ns == stamp
+    assert np.array_equal(again.blendshapes, head_asset.blendshapes) and again.shape_names == head_asset.shape_names
+
+    first = build.asset_path(cache=tmp_path)
     copy = tmp_path / "lm.npz"
     data = dict(np.load(default_landmarks_path()))
     data["lmk_b_coords"] = data["lmk_b_coords"][::-1].copy()
     np.savez(copy, **data)
-    assert asset_path(landmarks=copy, cache=tmp_path) != first
+    assert build.asset_path(landmarks=copy, cache=tmp_path) != first
 
 
 def test_missing_input_is_a_clear_error(tmp_path):
@@ -184,12 +195,15 @@ def test_full_flame_pickle_is_accepted(tmp_path):
     assert np.allclose(flame.identity_basis[:, :, :60], sub["shapedirs"])
 
 
-def test_unreadable_cached_asset_is_rebuilt(tmp_path, head_asset):
-    from models.head.build import asset_path
+def test_unreadable_cached_asset_is_rebuilt(tmp_path, head_asset, monkeypatch):
+    from models.head import build
 
-    path = asset_path(cache=tmp_path)
+    path = build.asset_path(cache=tmp_path)
     path.write_bytes(b"garbage")
+    builds = []
+    # the session's asset stands in for a build (test_built_from_shared_files_has_arkit_shapes tests the builder)
+    monkeypatch.setattr(build, "build_head_asset", lambda *a, **k: builds.append(a) or head_asset)
     messages = []
     asset = load_head_asset(cache=tmp_path, log=messages.append)
-    assert any("rebuilding" in m for m in messages)
-    assert asset.blendshapes.shape == head_asset.blendshapes.shape
+    assert any("rebuilding" in m for m in messages) and len(builds) == 1 and asset is head_asset
+    assert np.array_equal(build.load_asset_file(path).blendshapes, head_asset.blendshapes)  # garbage replaced

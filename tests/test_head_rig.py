@@ -1,6 +1,7 @@
 """The Blender rig: creation, shape keys, bones, identity edits, equality with the numpy model, the add-on."""
 import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -76,12 +77,14 @@ def test_identity_is_editable_after_creation(head_asset, empty_scene):
 def test_addon_zip_installs_and_registers(head_asset, empty_scene, tmp_path, monkeypatch):
     import build_addon
 
-    monkeypatch.setenv("FACECAP_CACHE", str(tmp_path / "cache"))
     zip_path = build_addon.build(tmp_path / "facecap.zip", with_wheels=False)
     with zipfile.ZipFile(zip_path) as z:
         names = set(z.namelist())
         assert {"blender_manifest.toml", "__init__.py", "rig.py", "data/head_asset.npz",
-                "models/head/model.py", "licenses/ICT-FaceKit-LICENSE.txt"} <= names
+                "models/head/model.py", "licenses/ICT-FaceKit-LICENSE.txt", "licenses/LICENSE"} <= names
+        licence = z.read("licenses/LICENSE").decode()
+        assert licence == (Path(build_addon.__file__).parent / "LICENSE").read_text()
+        assert licence.lstrip().startswith("GNU GENERAL PUBLIC LICENSE\n                       Version 3")
         z.extractall(tmp_path / "pkg" / "facecap_test")
     monkeypatch.syspath_prepend(str(tmp_path / "pkg"))
     for name in [m for m in sys.modules if m == "models" or m.startswith("models.")]:
@@ -104,13 +107,55 @@ def test_addon_zip_installs_and_registers(head_asset, empty_scene, tmp_path, mon
 
 def test_development_addon_registers_with_the_dataset_panel(empty_scene):
     import blender_addon
+    from blender_addon import panels
+    from synthetic import panel as synthetic_panel
 
+    bpy = empty_scene
+    own = (*panels.CLASSES, synthetic_panel.SYNTHETIC_PT_panel)  # the head rig panel and the dataset panel
+    assert not any(cls.is_registered for cls in own)
     blender_addon.register()
     try:
-        bpy = empty_scene
-        assert hasattr(bpy.types, "FACECAP_PT_head")
+        for cls in own:  # these very classes, not a same-named one another test left registered
+            assert cls.is_registered and getattr(bpy.types, cls.bl_idname) is cls, cls
+            assert cls.bl_category == "Face Capture"
         assert bpy.ops.facecap.create_head.poll()
-        panels = [c for c in bpy.types.Panel.__subclasses__() if getattr(c, "bl_category", "") == "Face Capture"]
-        assert len(panels) >= 2  # the head rig panel and the synthetic dataset panel
     finally:
         blender_addon.unregister()
+    assert not any(cls.is_registered for cls in own)
+
+
+@pytest.fixture()
+def registered_with_preferences(empty_scene):
+    """The development add-on, registered with its preferences as Blender holds them for an enabled add-on."""
+    import blender_addon
+
+    blender_addon.register()
+    addon = empty_scene.context.preferences.addons.new()
+    addon.module = blender_addon.__name__
+    try:
+        yield addon.preferences
+    finally:
+        empty_scene.context.preferences.addons.remove(addon)
+        blender_addon.unregister()
+
+
+def test_bad_asset_path_is_reported_by_both_operators(head_asset, registered_with_preferences, tmp_path):
+    from blender_addon import rig
+
+    bpy = pytest.importorskip("bpy")
+    obj, _ = rig.build_head_rig(head_asset)
+    bpy.context.view_layer.objects.active = obj
+    before = list(obj["facecap_identity"])
+    registered_with_preferences.asset_path = str(tmp_path / "missing.npz")
+    # an operator's ERROR report reaches a script as this RuntimeError; an uncaught exception reads "Python: ..."
+    with pytest.raises(RuntimeError, match=r"^Error: head asset .*missing.npz does not exist"):
+        bpy.ops.facecap.create_head()
+    with pytest.raises(RuntimeError, match=r"^Error: head asset .*missing.npz does not exist"):
+        bpy.ops.facecap.set_identity(randomize=True)
+    assert list(obj["facecap_identity"]) == before
+
+
+def test_tooltip_counts_the_shape_keys_the_rig_gets(head_asset, registered_with_preferences):
+    bpy = pytest.importorskip("bpy")
+    tooltip = bpy.ops.facecap.create_head.get_rna_type().description
+    assert f" {len(head_asset.shape_names)} ARKit shape keys (tongueOut omitted)" in tooltip, tooltip

@@ -1,4 +1,6 @@
-"""ONNX export parity and the torch-free runtime."""
+"""ONNX export parity, the torch-free runtime and its checks of the weight files."""
+import json
+import shutil
 import subprocess
 import sys
 
@@ -8,7 +10,8 @@ import torch
 
 from models.semantic import data as D
 from models.semantic.export import export_onnx
-from models.semantic.runtime import SemanticRuntime
+from models.model_files import ModelFileError, sha256, write_metadata
+from models.semantic.runtime import FILES, META, WEIGHTS_DIR, SemanticRuntime
 from models.semantic.train import build_model
 from semantic_helpers import make_test_asset
 
@@ -55,8 +58,57 @@ def test_runtime_rejects_bad_input(exported, tmp_path):
     rt = SemanticRuntime(out)
     with pytest.raises(ValueError, match="FLAME topology"):
         rt.encode_identity(mesh[:, :100])
-    with pytest.raises(FileNotFoundError, match="python -m models.semantic export"):
+    with pytest.raises(ModelFileError, match="semantic.json is missing; re-export .*models.semantic export"):
         SemanticRuntime(tmp_path)
+
+
+def test_export_records_each_files_sha256(exported):
+    out = exported[1]
+    meta = json.loads((out / META).read_text())
+    assert meta["sha256"] == {name: sha256((out / name).read_bytes()) for name in FILES.values()}
+
+
+def test_shipped_weights_have_their_hashes_checked():
+    meta = SemanticRuntime().meta
+    assert set(meta["sha256"]) == {p.name for p in WEIGHTS_DIR.glob("*.onnx")}
+
+
+def _damaged_copy(exported, tmp_path, name=FILES["decoder"]):
+    weights = tmp_path / "weights"
+    shutil.copytree(exported[1], weights)
+    data = bytearray((weights / name).read_bytes())
+    data[len(data) // 2] ^= 0x55  # a float in the middle of the weights: the model would still load and run
+    (weights / name).write_bytes(bytes(data))
+    return weights
+
+
+def test_flipped_bytes_are_refused_at_load(exported, tmp_path):
+    weights = _damaged_copy(exported, tmp_path)
+    with pytest.raises(ModelFileError, match=f"{FILES['decoder']} is corrupt.*re-export them with"):
+        SemanticRuntime(weights)
+
+
+def test_unloadable_onnx_with_a_matching_hash_is_refused(exported, tmp_path):
+    weights = tmp_path / "weights"
+    shutil.copytree(exported[1], weights)
+    (weights / FILES["identity"]).write_bytes(b"not an onnx model")
+    write_metadata(weights, META, json.loads((weights / META).read_text()), FILES.values())
+    with pytest.raises(ModelFileError, match=f"{FILES['identity']} is not a loadable ONNX model") as exc:
+        SemanticRuntime(weights)
+    assert "\n" not in str(exc.value)
+
+
+def test_cli_reports_bad_weights_in_one_line(exported, tmp_path, capsys):
+    from models.semantic.__main__ import main
+
+    weights = _damaged_copy(exported, tmp_path)
+    assert main(["eval", "--weights", str(weights)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and FILES["decoder"] in err, err
+    (weights / META).write_text('{"n_vertices": 5023, "sha')  # truncated
+    assert main(["eval", "--weights", str(weights)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "not valid JSON" in err and err.count("\n") == 1, err
 
 
 def test_runtime_does_not_import_torch():

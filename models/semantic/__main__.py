@@ -70,8 +70,7 @@ def cmd_export(args) -> int:
     print(f"exported to {args.out} (ONNX Runtime vs torch: {worst:.2e})", file=sys.stderr)
     runtime = SemanticRuntime(args.out)
     scores = report(asset, runtime.retarget, args.cache)
-    meta = json.loads((Path(args.out) / "semantic.json").read_text())
-    (Path(args.out) / "semantic_model_card.md").write_text(model_card(meta, scores, info["config"]))
+    (Path(args.out) / "semantic_model_card.md").write_text(model_card(runtime.meta, scores, info["config"]))
     print(json.dumps(scores))
     return 0
 
@@ -82,12 +81,12 @@ def cmd_eval(args) -> int:
     from models.semantic import data as D
     from models.semantic.evaluate import report
 
-    asset = _asset(args)
     if args.checkpoint:
         import torch
 
         from models.semantic.train import load_trained
 
+        asset = _asset(args)
         model = load_trained(asset, Path(args.checkpoint), args.cache, log=lambda m: print(m, file=sys.stderr))
 
         @torch.no_grad()
@@ -98,7 +97,8 @@ def cmd_eval(args) -> int:
     else:
         from models.semantic.runtime import SemanticRuntime
 
-        runtime = SemanticRuntime(args.weights)
+        runtime = SemanticRuntime(args.weights)  # before the asset: bad weights fail at once
+        asset = _asset(args)
         if runtime.meta.get("asset_digest") != D.asset_digest(asset):
             print("warning: the exported weights were trained on an earlier build of the head asset",
                   file=sys.stderr)
@@ -113,6 +113,8 @@ def cmd_eval(args) -> int:
 
 
 def main(argv=None) -> int:
+    from models.head.asset import AssetError
+    from models.model_files import ModelFileError
     from models.semantic.data import default_cache_dir
     from models.semantic.runtime import WEIGHTS_DIR
     from models.semantic.train import PRESETS
@@ -143,7 +145,11 @@ def main(argv=None) -> int:
     v.add_argument("--weights", type=Path, default=WEIGHTS_DIR)
     v.add_argument("--checkpoint", help="evaluate a torch checkpoint instead of the ONNX files")
     args = p.parse_args(argv)
-    return {"train": cmd_train, "export": cmd_export, "eval": cmd_eval}[args.command](args)
+    try:
+        return {"train": cmd_train, "export": cmd_export, "eval": cmd_eval}[args.command](args)
+    except (ModelFileError, AssetError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from models.atomic_io import atomic_write
+from models.model_files import write_metadata
 from models.semantic.losses import LossWeights
 from models.semantic.networks import SemanticAutoencoder
 from models.semantic.runtime import FILES, META
@@ -61,7 +62,8 @@ def _export(module, args, names_in, names_out, path: Path) -> None:
 
 def export_onnx(model: SemanticAutoencoder, out_dir: Path, example_mesh: np.ndarray,
                 example_neutral: np.ndarray, meta: dict) -> float:
-    """Writes the three networks and their metadata; returns the largest |onnx - torch| difference."""
+    """Writes the three networks and their metadata (with each file's sha256); returns the largest
+    |onnx - torch| difference."""
     import onnxruntime as ort
 
     model = model.eval().cpu()
@@ -86,7 +88,7 @@ def export_onnx(model: SemanticAutoencoder, out_dir: Path, example_mesh: np.ndar
         raise RuntimeError(f"ONNX Runtime differs from torch by {worst:.2e} > {PARITY_TOL}; export is broken")
     meta = {**meta, "n_vertices": int(mesh.shape[1]), "code_size": int(z_exp.shape[1]), "units": "metres",
             "parity_max_abs": worst}
-    (out_dir / META).write_text(json.dumps(meta, indent=1))
+    write_metadata(out_dir, META, meta, FILES.values())
     return worst
 
 

@@ -4,15 +4,24 @@ All meshes are (B, V, 3) float32 in metres on FLAME topology; codes are (B, 64).
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
+
+from models.model_files import ModelFileError, load_model_files
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 FILES = {"expression": "semantic_expression_encoder.onnx", "identity": "semantic_identity_encoder.onnx",
          "decoder": "semantic_decoder.onnx"}
 META = "semantic.json"
+REQUIRED = {"n_vertices": int, "asset_digest": str}
+
+
+def restore_hint(weights_dir: Path) -> str:
+    if Path(weights_dir).resolve() == WEIGHTS_DIR:
+        return ("restore the shipped weights with `git checkout -- models/weights/` or re-export them with "
+                "`python -m models.semantic export`")
+    return f"re-export them with `python -m models.semantic export --out {weights_dir}`"
 
 
 def providers() -> list[str]:
@@ -27,16 +36,18 @@ class SemanticRuntime:
         import onnxruntime as ort
 
         weights_dir = Path(weights_dir)
-        missing = [f for f in (*FILES.values(), META) if not (weights_dir / f).is_file()]
-        if missing:
-            raise FileNotFoundError(f"{weights_dir} lacks {', '.join(missing)}; export them with "
-                                    "`python -m models.semantic export`")
-        self.meta = json.loads((weights_dir / META).read_text())
-        self.n_vertices = int(self.meta["n_vertices"])
+        hint = restore_hint(weights_dir)
+        self.meta, contents = load_model_files(weights_dir, META, FILES.values(), hint, REQUIRED)
+        self.n_vertices = self.meta["n_vertices"]
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
-        self.sessions = {k: ort.InferenceSession(str(weights_dir / f), opts, providers=providers())
-                         for k, f in FILES.items()}
+        self.sessions = {}
+        for key, name in FILES.items():
+            try:
+                self.sessions[key] = ort.InferenceSession(contents[name], opts, providers=providers())
+            except Exception as exc:  # onnxruntime raises its own untyped errors
+                first = (str(exc).splitlines() or [type(exc).__name__])[0]
+                raise ModelFileError(f"{weights_dir / name} is not a loadable ONNX model ({first}); {hint}") from None
 
     def _mesh(self, x, name: str) -> np.ndarray:
         x = np.asarray(x, np.float32)
