@@ -18,8 +18,9 @@ def main(argv=None) -> int:
 
     import numpy as np
 
-    from models.head import AssetError, load_head_asset
-    from models.head.sheet import write_contact_sheet
+    from models.head import AssetError
+    from models.head.build.build import load_head_asset
+    from models.head.build.sheet import write_contact_sheet
 
     try:
         asset = load_head_asset()

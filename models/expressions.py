@@ -17,7 +17,7 @@ import dataclasses
 
 import numpy as np
 
-from models.head.arkit import ARKIT_NAMES, MIRROR_PAIRS
+from models.vocab.arkit import ARKIT_NAMES, MIRROR_PAIRS
 
 N_SHAPES = len(ARKIT_NAMES)
 INDEX = {name: i for i, name in enumerate(ARKIT_NAMES)}

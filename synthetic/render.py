@@ -9,8 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-from models.head import AssetError, HeadAsset, load_head_asset
-from models.head.arkit import ARKIT_NAMES
+from models.head import AssetError, HeadAsset
+from models.head.build.build import load_head_asset
+from models.vocab.arkit import ARKIT_NAMES
 
 from . import DATASET_FORMAT, DATASET_VERSION, labels
 from .config import ConfigError, RenderConfig, shard_indices, validate

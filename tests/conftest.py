@@ -11,7 +11,7 @@ sys.path.insert(0, str(ROOT))
 @pytest.fixture(scope="session")
 def head_asset(tmp_path_factory):
     """The head asset built from ../shared in a fresh cache folder (one build per test session)."""
-    from models.head import load_head_asset
+    from models.head.build.build import load_head_asset
 
     cache = tmp_path_factory.mktemp("head-cache")
     return load_head_asset(cache=cache, log=lambda *a: None)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.head.arkit import ARKIT_NAMES, OMITTED
+from models.vocab.arkit import ARKIT_NAMES, OMITTED
 from models.head.asset import HeadAsset
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "assets" / "flame2023_open"
@@ -53,7 +53,7 @@ def make_test_asset(n_identity: int = 10, seed: int = 0) -> HeadAsset:
     lm = barycentric_points(v, faces, asset.lmk68_faces, asset.lmk68_bary)
     asset.info["eyelid_margins"] = {side: {"upper": m.upper.tolist(), "lower": m.lower.tolist()}
                                     for side, m in lid_margins(v, skin, lm).items()}
-    from models.semantic.losses import lid_pairs
+    from models.semantic.train.losses import lid_pairs
 
     pairs = lid_pairs(asset)
     for name in ("eyeBlinkLeft", "eyeBlinkRight"):

@@ -4,7 +4,7 @@ import pytest
 from models.expressions import (CONTRADICTORY_PAIRS, INDEX, TEMPLATES, ExpressionOptions, enforce_constraints,
                                 gaze_to_weights, sample_expressions, sample_one, template_weights,
                                 weights_to_gaze)
-from models.head.arkit import ARKIT_NAMES, MIRROR_PAIRS
+from models.vocab.arkit import ARKIT_NAMES, MIRROR_PAIRS
 
 
 @pytest.fixture(scope="module")

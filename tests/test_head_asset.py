@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 
 from models.geometry import barycentric_points
-from models.head import ARKIT_NAMES, AssetError, HeadModel, load_head_asset
+from models.head import ARKIT_NAMES, AssetError, HeadModel
+from models.head.build.build import load_head_asset
 from models.head.asset import REGION_NAMES
-from models.head.quality import check
-from models.head.sources import default_flame_path, default_landmarks_path, load_flame
+from models.head.build.quality import check
+from models.head.build.sources import default_flame_path, default_landmarks_path, load_flame
 
 
 def test_built_from_shared_files_has_arkit_shapes(head_asset):
@@ -48,7 +49,7 @@ def _grid(n=21):
 
 
 def test_unfold_removes_a_fold_and_moves_little_else():
-    from models.head.shapes import folded_triangles, unfold
+    from models.head.build.shapes import folded_triangles, unfold
 
     rest, faces = _grid()
     shape = np.zeros_like(rest)
@@ -135,7 +136,7 @@ def test_props_follow_the_jaw(head_asset):
 
 
 def test_cache_is_reused_and_keyed_by_inputs(head_asset, tmp_path):
-    from models.head.build import asset_path
+    from models.head.build.build import asset_path
 
     first = asset_path(cache=tmp_path)
     assert first.name.startswith("head-v")
@@ -185,7 +186,7 @@ def test_full_flame_pickle_is_accepted(tmp_path):
 
 
 def test_unreadable_cached_asset_is_rebuilt(tmp_path, head_asset):
-    from models.head.build import asset_path
+    from models.head.build.build import asset_path
 
     path = asset_path(cache=tmp_path)
     path.write_bytes(b"garbage")

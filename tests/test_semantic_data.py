@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from models.semantic import data as D
-from models.semantic.losses import Losses, lid_pairs
+from models.semantic.train.losses import Losses, lid_pairs
 from semantic_helpers import make_test_asset
 
 
@@ -33,7 +33,7 @@ def test_pool_is_cached_and_identity_dependent(asset, tmp_path):
 
 
 def test_blinks_close_on_every_identity(asset, pool):
-    from models.head.quality import eyelid_gap_mm
+    from models.head.build.quality import eyelid_gap_mm
     from models.semantic.evaluate import blink_weights
 
     cols = D.arkit_columns(asset.shape_names)
@@ -97,7 +97,7 @@ def test_swapped_eye_term_keeps_the_fraction_of_opening(asset):
 
 def test_expression_space_tells_b_own_expression_from_a_copied_one(asset, pool):
     """B wearing weights lies in B's expression space; A's displacement with the same weights does not."""
-    from models.semantic.losses import ExpressionSpace
+    from models.semantic.train.losses import ExpressionSpace
 
     space = ExpressionSpace(pool.shapes)
     cols = D.arkit_columns(asset.shape_names)

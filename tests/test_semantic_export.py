@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from models.semantic import data as D
-from models.semantic.export import export_onnx
+from models.semantic.train.export import export_onnx
 from models.semantic.runtime import SemanticRuntime
-from models.semantic.train import build_model
+from models.semantic.train.train import build_model
 from semantic_helpers import make_test_asset
 
 

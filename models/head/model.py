@@ -14,7 +14,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from ..geometry import similarity_transform
-from .arkit import ARKIT_NAMES
+from ..vocab.arkit import ARKIT_NAMES
 from .asset import HeadAsset
 
 ROTATION_JOINTS = ("neck", "jaw", "eye_left", "eye_right")

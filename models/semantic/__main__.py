@@ -9,14 +9,14 @@ from pathlib import Path
 
 
 def _asset(args):
-    from models.head.build import load_head_asset
+    from models.head.build.build import load_head_asset
 
     return load_head_asset(log=lambda *a: print(*a, file=sys.stderr))
 
 
 def _checkpoint(args, asset) -> Path:
     from models.semantic import data as D
-    from models.semantic.train import PRESETS, run_dir_for
+    from models.semantic.train.train import PRESETS, run_dir_for
 
     if args.checkpoint:
         return Path(args.checkpoint)
@@ -30,7 +30,7 @@ def _checkpoint(args, asset) -> Path:
 
 
 def cmd_train(args) -> int:
-    from models.semantic.train import PRESETS, train
+    from models.semantic.train.train import PRESETS, train
 
     config = PRESETS[args.preset]
     overrides = {k: v for k, v in (("minutes", args.minutes), ("steps", args.steps), ("pool", args.pool),
@@ -53,9 +53,9 @@ def cmd_export(args) -> int:
 
     from models.semantic import data as D
     from models.semantic.evaluate import report
-    from models.semantic.export import export_onnx, model_card
+    from models.semantic.train.export import export_onnx, model_card
     from models.semantic.runtime import SemanticRuntime
-    from models.semantic.train import load_trained
+    from models.semantic.train.train import load_trained
 
     asset = _asset(args)
     ckpt = _checkpoint(args, asset)
@@ -86,7 +86,7 @@ def cmd_eval(args) -> int:
     if args.checkpoint:
         import torch
 
-        from models.semantic.train import load_trained
+        from models.semantic.train.train import load_trained
 
         model = load_trained(asset, Path(args.checkpoint), args.cache, log=lambda m: print(m, file=sys.stderr))
 
@@ -115,7 +115,7 @@ def cmd_eval(args) -> int:
 def main(argv=None) -> int:
     from models.semantic.data import default_cache_dir
     from models.semantic.runtime import WEIGHTS_DIR
-    from models.semantic.train import PRESETS
+    from models.semantic.train.train import PRESETS
 
     p = argparse.ArgumentParser(prog="python -m models.semantic", description=__doc__)
     p.add_argument("--cache", type=Path, default=default_cache_dir(), help="cache folder (hierarchy, identities, runs)")

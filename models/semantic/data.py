@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from models.atomic_io import save_npz
-from models.head.arkit import ARKIT_NAMES
+from models.vocab.arkit import ARKIT_NAMES
 from models.semantic.transfer import DeformationTransfer
 
 POOL_VERSION = 1
@@ -36,7 +36,7 @@ class IdentityPool:
 
 
 def default_cache_dir() -> Path:
-    from models.head.build import cache_dir
+    from models.paths import cache_dir
 
     return cache_dir() / "semantic"
 
@@ -73,7 +73,7 @@ def close_blinks(asset, neutral: np.ndarray, shapes: np.ndarray) -> np.ndarray:
     stop short or overshoot by a millimetre or more, and a blink must stay a closed eye on every face."""
     from models.geometry import fit_sphere
     from models.head import eyelids
-    from models.head.quality import lid_margins, skin_faces
+    from models.head.build.quality import lid_margins, skin_faces
 
     margins = lid_margins(asset)
     faces = skin_faces(asset)

@@ -14,7 +14,7 @@ import dataclasses
 
 import numpy as np
 
-from models.head.arkit import ARKIT_NAMES
+from models.vocab.arkit import ARKIT_NAMES
 from models.semantic import data as D
 
 HELDOUT_IDENTITIES = 12
@@ -95,7 +95,7 @@ TARGETS = {"recon_mm": 0.5, "retarget_mm": 1.0, "blink_gap_mm": 1.0}
 
 
 def report(asset, retarget, cache_dir) -> dict:
-    from models.head.quality import eyelid_gap_mm
+    from models.head.build.quality import eyelid_gap_mm
 
     held = make_heldout(asset, cache_dir)
     gap = lambda v: eyelid_gap_mm(asset, v)  # noqa: E731

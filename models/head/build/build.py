@@ -3,20 +3,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 
-from ..geometry import barycentric_points, components, fit_sphere, triangulate_quads
-from . import eyelids, regions, registration, rigging, shapes
-from .arkit import MIRROR_PAIRS, OMITTED
-from .asset import JOINT_NAMES, JOINT_PARENTS, AssetError, HeadAsset, load_asset_file, save_asset
+from ...geometry import barycentric_points, components, fit_sphere, triangulate_quads
+from .. import eyelids
+from . import regions, registration, rigging, shapes
+from ...vocab.arkit import MIRROR_PAIRS, OMITTED
+from ..asset import JOINT_NAMES, JOINT_PARENTS, AssetError, HeadAsset, load_asset_file, save_asset
 from .mediapipe_fit import fit_mediapipe_correspondence
 from .props import build_props
+from ...paths import cache_dir
 from .sources import (default_flame_path, default_ict_path, default_landmarks_path, file_digest, load_flame,
-                      load_ict, project_root)
+                      load_ict)
 
 BUILDER_VERSION = 1
 BACK_OF_HEAD = 0.02  # metres behind the ears over which expressions fade out
@@ -31,15 +32,13 @@ ATTRIBUTION = {
 }
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("FACECAP_CACHE", project_root() / ".cache"))
-
-
 def input_key(flame: Path, landmarks: Path, ict: Path) -> str:
     h = hashlib.sha256(f"builder-v{BUILDER_VERSION}".encode())
     # the builder's own code is an input too: a changed algorithm never serves a stale asset
-    package = Path(__file__).resolve().parent
-    for source in sorted(package.glob("*.py")) + [package.parent / "geometry.py", package.parent / "raster.py"]:
+    models = Path(__file__).resolve().parents[2]
+    sources = [*sorted((models / "head" / "build").glob("*.py")), *sorted((models / "head").glob("*.py")),
+               *sorted((models / "vocab").glob("*.py")), models / "geometry.py", models / "raster.py"]
+    for source in sources:
         h.update(source.read_bytes())
     for path in (flame, landmarks, ict):
         if not Path(path).is_file():

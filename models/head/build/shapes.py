@@ -6,8 +6,8 @@ import scipy.sparse as sp
 from scipy.optimize import linear_sum_assignment, minimize
 from scipy.spatial.distance import cdist
 
-from ..geometry import adjacency, edges_of, face_normals, uniform_laplacian
-from .arkit import ARKIT_NAMES, MIRROR_PAIRS, OMITTED, ict_sources
+from ...geometry import adjacency, edges_of, face_normals, uniform_laplacian
+from ...vocab.arkit import ARKIT_NAMES, MIRROR_PAIRS, OMITTED, ict_sources
 
 
 def arkit_deltas(expr_names: list[str], expr_deltas: np.ndarray) -> dict[str, np.ndarray]:

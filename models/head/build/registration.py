@@ -17,7 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 
-from ..geometry import (barycentric_points, project_to_surface, similarity_transform, uniform_laplacian,
+from ...geometry import (barycentric_points, project_to_surface, similarity_transform, uniform_laplacian,
                         vertex_normals)
 
 INNER_LANDMARKS = np.arange(17, 68)
@@ -101,7 +101,7 @@ def split_lips_geodesic(zones: np.ndarray, vertices: np.ndarray, faces: np.ndarr
     from scipy.sparse.csgraph import dijkstra
     from scipy.spatial import cKDTree
 
-    from ..geometry import edges_of
+    from ...geometry import edges_of
 
     lip = np.isin(zones, [ZONE_NAMES.index("lip_upper"), ZONE_NAMES.index("lip_lower")])
     used = np.unique(faces)

@@ -13,10 +13,10 @@ import torch
 
 from models.atomic_io import atomic_write
 from models.semantic import data as D
-from models.semantic.hierarchy import load_hierarchy
-from models.semantic.losses import ExpressionSpace, LossWeights, Losses, lid_pairs
-from models.semantic.networks import SemanticAutoencoder
-from models.semantic.pca_init import linear_path_parameters, pca_init
+from models.semantic.train.hierarchy import load_hierarchy
+from models.semantic.train.losses import ExpressionSpace, LossWeights, Losses, lid_pairs
+from models.semantic.train.networks import SemanticAutoencoder
+from models.semantic.train.pca_init import linear_path_parameters, pca_init
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,7 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
-from ..geometry import adjacency, edges_of
+from ...geometry import adjacency, edges_of
 
 PART_SEEDS = {
     "forehead_brows": list(range(17, 27)),

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..raster import look_at_camera, shade
-from .asset import HeadAsset
-from .model import HeadModel
+from ...raster import look_at_camera, shade
+from ..asset import HeadAsset
+from ..model import HeadModel
 
 SHEET_IDENTITIES = {"mean": 0.0, "+2 sd": 2.0, "-2 sd": -2.0}
 

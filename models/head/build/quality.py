@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..geometry import fit_sphere
-from . import eyelids, shapes
-from .asset import HeadAsset
+from ...geometry import fit_sphere
+from .. import eyelids
+from . import shapes
+from ..asset import HeadAsset
 
 TARGETS = {"eyelid_gap_mm": ("<", 0.5), "mirror_asymmetry_pct": ("<", 5.0), "flipped_triangles": ("==", 0),
            "landmark_residual_mm": ("<", 2.0)}

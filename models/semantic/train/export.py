@@ -12,8 +12,8 @@ import numpy as np
 import torch
 
 from models.atomic_io import atomic_write
-from models.semantic.losses import LossWeights
-from models.semantic.networks import SemanticAutoencoder
+from models.semantic.train.losses import LossWeights
+from models.semantic.train.networks import SemanticAutoencoder
 from models.semantic.runtime import FILES, META
 
 PARITY_TOL = 1e-4

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..geometry import affine_regressor, boundary_loops, fit_sphere
-from .asset import JOINT_NAMES
+from ...geometry import affine_regressor, boundary_loops, fit_sphere
+from ..asset import JOINT_NAMES
 
 
 def _regressor_row(vertices, ids, target):

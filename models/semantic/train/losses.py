@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from models.geometry import edges_of
-from models.semantic.networks import SCALE
+from models.semantic.train.networks import SCALE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,7 +43,7 @@ class LossWeights:
 
 def lid_pairs(asset) -> np.ndarray:
     """(P, 2) (upper, lower) lid-margin vertex pairs of both eyes, matched by arc length, corners dropped."""
-    from models.head.quality import lid_margins
+    from models.head.build.quality import lid_margins
 
     pairs = []
     for margins in lid_margins(asset).values():
