@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from models.atomic_io import atomic_write as _atomic_write
+from models.vocab.arkit import N_ARKIT
 
 from . import DATASET_FORMAT, DATASET_VERSION
 
@@ -29,7 +30,7 @@ TMP_MARK = ".tmp"
 # name -> (dtype, shape); V and K are filled from the manifest
 LABEL_ARRAYS = {
     "identity": ("float32", ("K",)),
-    "arkit_weights": ("float32", (52,)),
+    "arkit_weights": ("float32", (N_ARKIT,)),
     "head_pose_deg": ("float32", (3,)),
     "head_rotation": ("float32", (3, 3)),
     "head_pose_camera_deg": ("float32", (3,)),

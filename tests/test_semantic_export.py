@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from models.semantic import data as D
+from models.vocab import arkit
 from models.semantic.train.export import export_onnx
 from models.semantic.runtime import SemanticRuntime
 from models.semantic.train.train import build_model
@@ -26,7 +27,7 @@ def exported(request, tmp_path_factory):
                 path.weight.normal_(0, 0.01)
     pool = D.load_pool(asset, 2, 3, cache)
     w = D.default_sampler()(np.random.default_rng(0), 2)
-    mesh = D.pose(pool, np.arange(2), w, D.arkit_columns(asset.shape_names))
+    mesh = D.pose(pool, np.arange(2), w, arkit.columns(asset.shape_names))
     out = tmp_path_factory.mktemp("weights")
     worst = export_onnx(model, out, mesh, pool.neutrals, {"asset_digest": D.asset_digest(asset)})
     return model, out, worst, mesh, pool.neutrals

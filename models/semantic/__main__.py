@@ -56,6 +56,7 @@ def cmd_export(args) -> int:
     from models.semantic.train.export import export_onnx, model_card
     from models.semantic.runtime import SemanticRuntime
     from models.semantic.train.train import load_trained
+    from models.vocab import arkit
 
     asset = _asset(args)
     ckpt = _checkpoint(args, asset)
@@ -63,7 +64,7 @@ def cmd_export(args) -> int:
     info = torch.load(ckpt, map_location="cpu", weights_only=False)
     pool = D.load_pool(asset, 2, D.VALIDATION_SEED, args.cache)
     weights = D.default_sampler()(__import__("numpy").random.default_rng(0), 2)
-    example = D.pose(pool, __import__("numpy").arange(2), weights, D.arkit_columns(asset.shape_names))
+    example = D.pose(pool, __import__("numpy").arange(2), weights, arkit.columns(asset.shape_names))
     meta = {"asset_digest": D.asset_digest(asset), "preset": args.preset, "steps": info["step"],
             "minutes": info["elapsed"] / 60, "device": info["config"]["device"], "checkpoint": ckpt.name}
     worst = export_onnx(model, args.out, example, pool.neutrals, meta)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from models.atomic_io import save_npz
-from models.vocab.arkit import ARKIT_NAMES
+from models.vocab import arkit
 from models.semantic.transfer import DeformationTransfer
 
 POOL_VERSION = 1
@@ -47,14 +47,6 @@ def asset_digest(asset) -> str:
         h.update(np.ascontiguousarray(a).tobytes())
     h.update(json.dumps(list(asset.shape_names)).encode())
     return h.hexdigest()[:16]
-
-
-def arkit_columns(shape_names) -> np.ndarray:
-    """Column of each asset shape in an ARKIT_NAMES-ordered weight vector."""
-    unknown = [n for n in shape_names if n not in ARKIT_NAMES]
-    if unknown:
-        raise ValueError(f"asset shapes {unknown} are not ARKit names; rebuild the head asset")
-    return np.array([ARKIT_NAMES.index(n) for n in shape_names], np.int64)
 
 
 def sample_betas(rng: np.random.Generator, n: int, k: int, sigma: float = 1.0, clip: float = 2.5) -> np.ndarray:
@@ -137,7 +129,7 @@ class TrainingStream:
 
     def __init__(self, pool: IdentityPool, shape_names, sampler, seed: int = TRAIN_SEED):
         self.pool = pool
-        self.columns = arkit_columns(shape_names)
+        self.columns = arkit.columns(shape_names)
         self.sampler = sampler
         self.rng = np.random.default_rng(seed)
 

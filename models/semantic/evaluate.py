@@ -14,6 +14,7 @@ import dataclasses
 
 import numpy as np
 
+from models.vocab import arkit
 from models.vocab.arkit import ARKIT_NAMES
 from models.semantic import data as D
 
@@ -45,7 +46,7 @@ def make_heldout(asset, cache_dir, n_identities: int = HELDOUT_IDENTITIES,
     b = a2.copy()
     while (clash := (b == a) | (b == a2)).any():
         b[clash] = rng.integers(0, n_identities, int(clash.sum()))
-    return HeldOut(pool, w, a, a2, b, D.arkit_columns(asset.shape_names), asset.regions["face"].astype(bool))
+    return HeldOut(pool, w, a, a2, b, arkit.columns(asset.shape_names), asset.regions["face"].astype(bool))
 
 
 def blink_weights() -> np.ndarray:

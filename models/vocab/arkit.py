@@ -1,4 +1,11 @@
-"""The 52 ARKit blendshape names and how ICT-FaceKit's shapes map onto them."""
+"""The 52 ARKit blendshape names in ARKit's order, their Left/Right pairs and the pairs that exclude each other.
+
+Weight vectors in ARKit order always have all 52 entries; tongueOut is present and always 0 on FLAME.
+"Left" is the character's own left (+X).
+"""
+from __future__ import annotations
+
+import numpy as np
 
 ARKIT_NAMES = (
     "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight",
@@ -17,6 +24,9 @@ ARKIT_NAMES = (
     "tongueOut",
 )
 
+N_ARKIT = len(ARKIT_NAMES)
+INDEX = {name: i for i, name in enumerate(ARKIT_NAMES)}
+
 # Shapes FLAME topology cannot carry: it has no tongue.
 OMITTED = ("tongueOut",)
 
@@ -25,19 +35,39 @@ MIRROR_PAIRS = tuple(
     (name, name[: -len("Left")] + "Right") for name in ARKIT_NAMES if name.endswith("Left")
 )
 
+GAZE_SHAPES = tuple(n for n in ARKIT_NAMES if n.startswith("eyeLook"))
+BLINK_SHAPES = ("eyeBlinkLeft", "eyeBlinkRight")
 
-# Shapes whose ICT names already end in Left/Right as whole words of the ARKit name.
-_UNSPLIT = ("jawLeft", "jawRight", "mouthLeft", "mouthRight")
+# Pairs that cannot both be at full strength: one pulls the same tissue the other way.
+EXCLUSIVE_PAIRS: tuple[tuple[str, str], ...] = (
+    ("mouthSmileLeft", "mouthFrownLeft"),
+    ("mouthSmileRight", "mouthFrownRight"),
+    ("eyeBlinkLeft", "eyeWideLeft"),
+    ("eyeBlinkRight", "eyeWideRight"),
+    ("eyeSquintLeft", "eyeWideLeft"),
+    ("eyeSquintRight", "eyeWideRight"),
+    ("browDownLeft", "browOuterUpLeft"),
+    ("browDownRight", "browOuterUpRight"),
+    ("jawLeft", "jawRight"),
+    ("mouthLeft", "mouthRight"),
+    ("mouthPucker", "mouthStretchLeft"),
+    ("mouthPucker", "mouthStretchRight"),
+    ("mouthPucker", "mouthSmileLeft"),
+    ("mouthPucker", "mouthSmileRight"),
+    ("mouthFunnel", "mouthRollLower"),
+    ("mouthFunnel", "mouthRollUpper"),
+    ("eyeLookUpLeft", "eyeLookDownLeft"),
+    ("eyeLookUpRight", "eyeLookDownRight"),
+    ("eyeLookInLeft", "eyeLookOutLeft"),
+    ("eyeLookInRight", "eyeLookOutRight"),
+    ("cheekPuff", "mouthRollLower"),
+    ("cheekPuff", "mouthRollUpper"),
+)
 
 
-def ict_sources(arkit_name: str) -> tuple[str, ...]:
-    """ICT-FaceKit shape names whose deltas sum to one ARKit shape."""
-    if arkit_name in _UNSPLIT:
-        return (arkit_name,)
-    if arkit_name in ("browInnerUp", "cheekPuff"):
-        return (arkit_name + "_L", arkit_name + "_R")
-    if arkit_name.endswith("Left"):
-        return (arkit_name[: -len("Left")] + "_L",)
-    if arkit_name.endswith("Right"):
-        return (arkit_name[: -len("Right")] + "_R",)
-    return (arkit_name,)
+def columns(shape_names) -> np.ndarray:
+    """Column of each of `shape_names` in an ARKit-ordered (52,) weight vector; an unknown name is an error."""
+    unknown = [n for n in shape_names if n not in INDEX]
+    if unknown:
+        raise ValueError(f"shapes {unknown} are not ARKit names; rebuild the head asset")
+    return np.array([INDEX[n] for n in shape_names], np.int64)

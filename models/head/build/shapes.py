@@ -7,7 +7,23 @@ from scipy.optimize import linear_sum_assignment, minimize
 from scipy.spatial.distance import cdist
 
 from ...geometry import adjacency, edges_of, face_normals, uniform_laplacian
-from ...vocab.arkit import ARKIT_NAMES, MIRROR_PAIRS, OMITTED, ict_sources
+from ...vocab.arkit import ARKIT_NAMES, MIRROR_PAIRS, OMITTED
+
+# Shapes whose ICT names already end in Left/Right as whole words of the ARKit name.
+_UNSPLIT = ("jawLeft", "jawRight", "mouthLeft", "mouthRight")
+
+
+def ict_sources(arkit_name: str) -> tuple[str, ...]:
+    """ICT-FaceKit shape names whose deltas sum to one ARKit shape."""
+    if arkit_name in _UNSPLIT:
+        return (arkit_name,)
+    if arkit_name in ("browInnerUp", "cheekPuff"):
+        return (arkit_name + "_L", arkit_name + "_R")
+    if arkit_name.endswith("Left"):
+        return (arkit_name[: -len("Left")] + "_L",)
+    if arkit_name.endswith("Right"):
+        return (arkit_name[: -len("Right")] + "_R",)
+    return (arkit_name,)
 
 
 def arkit_deltas(expr_names: list[str], expr_deltas: np.ndarray) -> dict[str, np.ndarray]:

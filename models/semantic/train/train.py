@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from models.atomic_io import atomic_write
+from models.vocab import arkit
 from models.semantic import data as D
 from models.semantic.train.hierarchy import load_hierarchy
 from models.semantic.train.losses import ExpressionSpace, LossWeights, Losses, lid_pairs
@@ -121,7 +122,7 @@ class ValidationSet:
 def make_validation(asset, config: TrainConfig, sampler, cache_dir: Path) -> ValidationSet:
     pool = D.load_pool(asset, config.val_identities, D.VALIDATION_SEED, cache_dir, config.identity_sigma)
     rng = np.random.default_rng(D.VALIDATION_SEED)
-    cols = D.arkit_columns(asset.shape_names)
+    cols = arkit.columns(asset.shape_names)
     w = sampler(rng, config.val_samples)
     a = rng.integers(0, len(pool), config.val_samples)
     b = (a + 1 + rng.integers(0, len(pool) - 1, config.val_samples)) % len(pool) if len(pool) > 1 else a
