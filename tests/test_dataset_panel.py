@@ -9,7 +9,7 @@ bpy = pytest.importorskip("bpy")
 
 from synthetic import labels  # noqa: E402
 from synthetic.cli import build_parser  # noqa: E402
-from synthetic.panel import RenderProcess, register, render_arguments, unregister  # noqa: E402
+from blender_addon.dataset_panel import RenderProcess, register, render_arguments, unregister  # noqa: E402
 
 FAST = ["--resolution", "64", "--samples", "1", "--no-denoise"]
 
