@@ -17,7 +17,8 @@ RUNTIME_WHEELS = ("scipy==1.15.3", "onnxruntime==1.31.1")  # numpy ships with Bl
 PLATFORM = ["--platform", "manylinux_2_28_x86_64", "--platform", "manylinux_2_17_x86_64",
             "--platform", "manylinux2014_x86_64"]
 # the runtime only: the head asset's builder (models/head/build/) and the trainers stay out
-MODEL_FILES = ["models/__init__.py", "models/atomic_io.py", "models/geometry.py", "models/paths.py", "models/raster.py"]
+MODEL_FILES = ["models/__init__.py", "models/atomic_io.py", "models/geometry.py", "models/paths.py",
+               "models/progress.py", "models/raster.py"]
 MODEL_PACKAGES = ["models/vocab", "models/head"]
 
 

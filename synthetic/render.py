@@ -147,8 +147,10 @@ def _clean_path() -> list[str]:
     return [p for p in sys.path if not (os.sep + "scripts" in p and os.sep + "bpy" + os.sep in p)]
 
 
-def run(config: RenderConfig, log=print) -> dict:
-    """Render what is missing; returns the final manifest. Raises ConfigError before rendering on bad input."""
+def run(config: RenderConfig, log=print, progress=None) -> dict:
+    """Render what is missing; returns the final manifest. Raises ConfigError before rendering on bad input.
+
+    `progress` (a models.progress.ProgressWriter) also gets the count after each sample and the result."""
     job, asset = prepare(config)
     out = Path(config.out)
     labels.clean_debris(out)
@@ -158,6 +160,8 @@ def run(config: RenderConfig, log=print) -> dict:
     labels.write_manifest(out, config.shard, job.manifest)
     log(f"[synthetic] {done}/{total} done, {len(todo)} to render with {config.workers} worker(s), "
         f"{_threads(config)} thread(s) each")
+    if progress is not None:
+        progress.progress(done, total, "render")
     start = time.perf_counter()
     rendered = 0
 
@@ -168,6 +172,8 @@ def run(config: RenderConfig, log=print) -> dict:
         rate = (time.perf_counter() - start) / rendered
         log(f"[synthetic] {done}/{total} done, sample {index:06d} in {seconds:.2f} s, "
             f"eta {rate * (total - done):.0f} s", flush=True)
+        if progress is not None:
+            progress.progress(done, total, "render")
 
     if todo and (config.workers == 1 or len(todo) == 1):
         worker(config, job.hdris, todo, report, asset)
@@ -202,4 +208,6 @@ def run(config: RenderConfig, log=print) -> dict:
                               "label": f"{labels.LABEL_DIR}/{i:06d}.npz"} for i in job.indices])
     labels.write_manifest(out, config.shard, manifest)
     log(f"[synthetic] finished: {total} samples in {out} ({time.perf_counter() - start:.1f} s this run)")
+    if progress is not None:
+        progress.done({"out": str(out), "samples": total, "shard": list(config.shard)})
     return manifest
