@@ -25,7 +25,7 @@ class LashLayout:
 
 
 def layout(asset: HeadAsset) -> LashLayout | None:
-    margins = asset.info.get("eyelid_margins")
+    margins = asset.eyelid_margins
     if not margins:
         return None
     rng = np.random.default_rng(LAYOUT_SEED)
@@ -35,7 +35,7 @@ def layout(asset: HeadAsset) -> LashLayout | None:
     # FLAME's "left" is the character's left (+X), the 68-landmark "left" eye (42-47)
     for side, eye_index in (("left", 0), ("right", 1)):
         for lid, n in (("upper", UPPER_STRANDS), ("lower", LOWER_STRANDS)):
-            chain = np.asarray(margins[side][lid], int)
+            chain = np.asarray(getattr(margins[side], lid), int)
             t = np.sort(np.clip(np.linspace(0.04, 0.96, n) + rng.normal(0, 0.01, n), 0, 1))
             # longest in the middle and towards the outer corner
             profile = 0.55 + 0.45 * np.sin(np.pi * t) ** 0.7

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from models.head import AssetError, HeadAsset
+from models.head.asset import asset_digest
 from models.head.build.build import load_head_asset
 from models.vocab.arkit import ARKIT_NAMES
 
@@ -38,8 +39,6 @@ def load_asset() -> HeadAsset:
 def prepare(config: RenderConfig) -> tuple[Job, HeadAsset]:
     """Every check that can fail, before any rendering: arguments, output folder, HDRIs, head asset and
     agreement with a dataset already in the folder."""
-    from .annotate import asset_digest
-
     validate(config)
     hdris = find_hdris(config.hdri_dir)
     asset = load_asset()
@@ -47,7 +46,7 @@ def prepare(config: RenderConfig) -> tuple[Job, HeadAsset]:
     settings = config.output_settings()
     manifest = labels.new_manifest(settings, config.shard, shard_indices(config.count, config.shard),
                                    list(hdris), {"digest": asset_digest(asset),
-                                                 "builder_version": asset.info.get("builder_version")},
+                                                 "builder_version": asset.builder_version},
                                    asset.n_vertices, asset.n_identity, list(ARKIT_NAMES))
     existing = labels.read_manifests(out)
     for old in existing:

@@ -26,7 +26,7 @@ def test_built_from_shared_files_has_arkit_shapes(head_asset):
     back = head_asset.template[:, 2] < 0.5 * (lm[0, 2] + lm[16, 2]) - 0.02  # 2 cm behind the ears
     assert back.sum() > 500
     assert np.abs(head_asset.blendshapes[:, back]).max() == 0
-    assert "FLAME 2023 Open" in head_asset.info["attribution"] and "ICT-FaceKit" in head_asset.info["attribution"]
+    assert "FLAME 2023 Open" in head_asset.attribution and "ICT-FaceKit" in head_asset.attribution
 
 
 def test_quality_targets(head_asset):

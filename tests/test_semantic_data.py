@@ -34,7 +34,7 @@ def test_pool_is_cached_and_identity_dependent(asset, tmp_path):
 
 
 def test_blinks_close_on_every_identity(asset, pool):
-    from models.head.build.quality import eyelid_gap_mm
+    from models.head.eyelids import eyelid_gap_mm
     from models.semantic.evaluate import blink_weights
 
     cols = arkit.columns(asset.shape_names)

@@ -7,14 +7,13 @@ meeting curve just outside the eyeball and spreads that motion harmonically over
 """
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 from scipy.sparse.linalg import spsolve
 
 from ..geometry import edges_of, uniform_laplacian
+from .asset import HeadAsset, LidMargins
 
 # 68-point landmark ids along each eye: corner, upper, upper, corner, lower, lower (clockwise in the image)
 EYE_LANDMARKS = {"right": (36, 37, 38, 39, 40, 41), "left": (42, 43, 44, 45, 46, 47)}
@@ -25,12 +24,6 @@ MEET_FRACTION = 0.3
 MARGIN_SEPARATION = 0.00002  # half the distance kept between the closed margins
 LID_CLEARANCE = 0.0005  # metres between a closed lid and the eyeball surface
 EDGE_BAND = 0.0015  # metres behind a margin that move with it
-
-
-@dataclasses.dataclass
-class LidMargins:
-    upper: np.ndarray  # vertex chain corner -> corner
-    lower: np.ndarray  # vertex chain, same corners, same direction
 
 
 def _path(graph, a: int, b: int) -> list[int]:
@@ -78,6 +71,11 @@ def lid_gap_mm(vertices: np.ndarray, margins: LidMargins) -> float:
     d1 = _point_polyline_distance(upper[1:-1], lower)
     d2 = _point_polyline_distance(lower[1:-1], upper)
     return float(max(d1.max(), d2.max()) * 1000)
+
+
+def eyelid_gap_mm(asset: HeadAsset, vertices: np.ndarray, sides=("left", "right")) -> float:
+    """Largest gap between the upper and lower lid margins of the given eyes of `asset`, in mm."""
+    return max(lid_gap_mm(vertices, asset.eyelid_margins[side]) for side in sides)
 
 
 def close_lids(template: np.ndarray, blink: np.ndarray, faces: np.ndarray, margins: LidMargins,

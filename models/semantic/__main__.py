@@ -16,7 +16,8 @@ def _asset(args):
 
 def _checkpoint(args, asset) -> Path:
     from models.semantic import data as D
-    from models.semantic.train.train import PRESETS, run_dir_for
+    from models.semantic.presets import PRESETS
+    from models.semantic.train.train import run_dir_for
 
     if args.checkpoint:
         return Path(args.checkpoint)
@@ -30,7 +31,8 @@ def _checkpoint(args, asset) -> Path:
 
 
 def cmd_train(args) -> int:
-    from models.semantic.train.train import PRESETS, train
+    from models.semantic.presets import PRESETS
+    from models.semantic.train.train import train
 
     config = PRESETS[args.preset]
     overrides = {k: v for k, v in (("minutes", args.minutes), ("steps", args.steps), ("pool", args.pool),
@@ -116,7 +118,7 @@ def cmd_eval(args) -> int:
 def main(argv=None) -> int:
     from models.semantic.data import default_cache_dir
     from models.semantic.runtime import WEIGHTS_DIR
-    from models.semantic.train.train import PRESETS
+    from models.semantic.presets import PRESETS
 
     p = argparse.ArgumentParser(prog="python -m models.semantic", description=__doc__)
     p.add_argument("--cache", type=Path, default=default_cache_dir(), help="cache folder (hierarchy, identities, runs)")

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
 
 from models.atomic_io import save_npz
+from models.head.asset import asset_digest  # noqa: F401  (D.asset_digest: the one asset digest)
 from models.vocab import arkit
 from models.semantic.transfer import DeformationTransfer
 
@@ -41,14 +41,6 @@ def default_cache_dir() -> Path:
     return cache_dir() / "semantic"
 
 
-def asset_digest(asset) -> str:
-    h = hashlib.sha256()
-    for a in (asset.template, asset.faces, asset.identity_basis, asset.blendshapes):
-        h.update(np.ascontiguousarray(a).tobytes())
-    h.update(json.dumps(list(asset.shape_names)).encode())
-    return h.hexdigest()[:16]
-
-
 def sample_betas(rng: np.random.Generator, n: int, k: int, sigma: float = 1.0, clip: float = 2.5) -> np.ndarray:
     return np.clip(rng.normal(0.0, sigma, (n, k)), -clip, clip).astype(np.float32)
 
@@ -65,10 +57,8 @@ def close_blinks(asset, neutral: np.ndarray, shapes: np.ndarray) -> np.ndarray:
     stop short or overshoot by a millimetre or more, and a blink must stay a closed eye on every face."""
     from models.geometry import fit_sphere
     from models.head import eyelids
-    from models.head.build.quality import lid_margins, skin_faces
-
-    margins = lid_margins(asset)
-    faces = skin_faces(asset)
+    margins = asset.eyelid_margins
+    faces = asset.skin_faces
     shapes = shapes.copy()
     for side, eyeball in (("left", asset.eyeball_left), ("right", asset.eyeball_right)):
         name = "eyeBlink" + side.capitalize()

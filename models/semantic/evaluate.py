@@ -96,7 +96,7 @@ TARGETS = {"recon_mm": 0.5, "retarget_mm": 1.0, "blink_gap_mm": 1.0}
 
 
 def report(asset, retarget, cache_dir) -> dict:
-    from models.head.build.quality import eyelid_gap_mm
+    from models.head.eyelids import eyelid_gap_mm
 
     held = make_heldout(asset, cache_dir)
     gap = lambda v: eyelid_gap_mm(asset, v)  # noqa: E731

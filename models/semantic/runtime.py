@@ -9,7 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
+from models.paths import weights_dir
+
+WEIGHTS_DIR = weights_dir()
 FILES = {"expression": "semantic_expression_encoder.onnx", "identity": "semantic_identity_encoder.onnx",
          "decoder": "semantic_decoder.onnx"}
 META = "semantic.json"

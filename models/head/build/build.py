@@ -135,17 +135,12 @@ def build_head_asset(flame_path: Path | None = None, landmarks_path: Path | None
     anchors = np.where(region_masks["mouth"] | region_masks["nose"] | region_masks["chin_jaw"])[0]
 
     info = {
-        "builder_version": BUILDER_VERSION,
         "inputs": {"flame": str(flame_path or default_flame_path()), "flame_kind": flame.kind,
                    "landmarks": str(landmarks_path or default_landmarks_path()),
                    "ict": str(ict_path or default_ict_path())},
-        "attribution": ATTRIBUTION,
         "similarity_scale": sim.scale,
-        "landmark_residual_mm": corr.landmark_residual_mm,
         "registration_distance_mm_p50_p99": [float(np.percentile(corr.distance, q) * 1000) for q in (50, 99)],
-        "asymmetry_pct_as_transferred": asymmetry_transferred,
         "mediapipe_spread_mm_median": float(np.median(mp_spread) * 1000),
-        "eyelid_margins": {side: {"upper": m.upper.tolist(), "lower": m.lower.tolist()} for side, m in margins.items()},
         "processing": ["displacement transfer through zoned dense correspondence",
                        "blink corrective (lids meet 30% of the way from the lower lid, 0.5 mm off the eyeball)",
                        "Left/Right pairs averaged into exact mirror images",
@@ -162,7 +157,10 @@ def build_head_asset(flame_path: Path | None = None, landmarks_path: Path | None
         mp478_faces=mp_tri, mp478_bary=mp_bary.astype(np.float32),
         joint_names=JOINT_NAMES, joint_parents=JOINT_PARENTS, joint_regressor=regressor,
         skin_weights=weights, props=props, prop_anchor_ids=anchors, jaw_shape_motion=jaw_motion,
-        mirror=mirror, info=json.loads(json.dumps(info)),
+        mirror=mirror, eyelid_margins=margins, attribution=dict(ATTRIBUTION), builder_version=BUILDER_VERSION,
+        landmark_residual_mm=float(corr.landmark_residual_mm),
+        asymmetry_pct_as_transferred={k: float(v) for k, v in asymmetry_transferred.items()},
+        info=json.loads(json.dumps(info)),
     )
 
 

@@ -43,10 +43,8 @@ class LossWeights:
 
 def lid_pairs(asset) -> np.ndarray:
     """(P, 2) (upper, lower) lid-margin vertex pairs of both eyes, matched by arc length, corners dropped."""
-    from models.head.build.quality import lid_margins
-
     pairs = []
-    for margins in lid_margins(asset).values():
+    for margins in asset.eyelid_margins.values():
         up, lo = margins.upper, margins.lower
 
         def arc(chain):
