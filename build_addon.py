@@ -6,7 +6,6 @@ attribution and licences, and wheels for this platform (cp311, manylinux x86_64)
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -41,6 +40,7 @@ def download_wheels(dest: Path) -> list[Path]:
 
 def build(out: Path, with_wheels: bool = True) -> Path:
     sys.path.insert(0, str(ROOT))
+    from models.atomic_io import atomic_path
     from models.head.build.build import asset_path, load_head_asset
     from models.paths import cache_dir, shared_dir
 
@@ -50,9 +50,7 @@ def build(out: Path, with_wheels: bool = True) -> Path:
     manifest = (ROOT / "blender_addon" / "blender_manifest.toml").read_text()
     if wheels:
         manifest += "wheels = [\n" + "".join(f'  "./wheels/{w.name}",\n' for w in wheels) + "]\n"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
+    with atomic_path(out) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("blender_manifest.toml", manifest)
         for path in sorted((ROOT / "blender_addon").glob("*.py")):
             z.write(path, path.name)
@@ -65,7 +63,6 @@ def build(out: Path, with_wheels: bool = True) -> Path:
         z.writestr("licenses/ATTRIBUTION.txt", (ROOT / "ATTRIBUTION.md").read_text())
         for wheel in wheels:
             z.write(wheel, f"wheels/{wheel.name}")
-    shutil.move(tmp, out)
     return out
 
 

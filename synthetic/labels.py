@@ -6,7 +6,7 @@
 
 Every file appears by an atomic rename of a fully written temporary file in the same folder, so a killed
 run leaves only complete samples plus `*.tmp*` debris that the next run deletes.
-See notes/synthetic.md for the meaning of every label array.
+The README's "Dataset format" section gives the meaning of every label array.
 """
 from __future__ import annotations
 

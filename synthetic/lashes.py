@@ -6,6 +6,7 @@ import dataclasses
 
 import numpy as np
 
+from models.geometry import arc_length_param
 from models.head import HeadAsset
 
 UPPER_STRANDS = 34
@@ -55,8 +56,7 @@ def layout(asset: HeadAsset) -> LashLayout | None:
 
 def _along(points: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Positions and unit tangents at arc-length fractions t of a polyline."""
-    seg = np.linalg.norm(np.diff(points, axis=0), axis=1)
-    s = np.r_[0, np.cumsum(seg)] / max(seg.sum(), 1e-12)
+    s = arc_length_param(points)
     pos = np.stack([np.interp(t, s, points[:, c]) for c in range(3)], 1)
     tangent = np.gradient(points, axis=0)
     tan = np.stack([np.interp(t, s, tangent[:, c]) for c in range(3)], 1)

@@ -6,14 +6,14 @@ machinery); the eyeBlink shapes move the upper lid margin onto the lower one so 
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 
-from models.vocab.arkit import ARKIT_NAMES, OMITTED
 from models.head.asset import HeadAsset
+from models.paths import shared_dir
+from models.vocab.arkit import ARKIT_NAMES, OMITTED
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "assets" / "flame2023_open"
+SHARED = shared_dir() / "assets" / "flame2023_open"
 
 
 def make_test_asset(n_identity: int = 10, seed: int = 0) -> HeadAsset:

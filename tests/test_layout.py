@@ -2,11 +2,12 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from models.paths import project_root
+
+ROOT = project_root()
 HEAVY = ("torch", "scipy.optimize", "models.head.build", "models.semantic.train", "mediapipe", "bpy")
 
 
@@ -27,6 +28,7 @@ def _heavy(modules: list[str]) -> list[str]:
     "import models.semantic.evaluate, models.semantic.data",  # the eval of the ONNX files
     "import models.vocab.arkit, models.vocab.landmarks68, models.vocab.mediapipe478, models.vocab.templates",
     "import models.paths, models.progress, models.expressions",
+    "import synthetic.labels",  # the dataset format, read by the generator and the trainers
 ])
 def test_runtime_modules_load_neither_torch_nor_builder_nor_trainer(code):
     assert _heavy(_loaded_after(code)) == []

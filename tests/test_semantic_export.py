@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from models.paths import project_root
 from models.semantic import data as D
 from models.vocab import arkit
 from models.semantic.train.export import export_onnx
@@ -63,4 +64,4 @@ def test_runtime_rejects_bad_input(exported, tmp_path):
 def test_runtime_does_not_import_torch():
     code = ("import sys, models.semantic.runtime as r; "
             "assert 'torch' not in sys.modules, 'runtime imported torch'")
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=str(__import__('pathlib').Path(__file__).parents[1]))
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=str(project_root()))

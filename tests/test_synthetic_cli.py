@@ -2,11 +2,12 @@
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from models.paths import project_root
+
+ROOT = project_root()
 
 
 def run(*args, env=None):

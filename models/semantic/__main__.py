@@ -57,6 +57,7 @@ def cmd_export(args) -> int:
     from models.semantic.evaluate import report
     from models.semantic.train.export import export_onnx, model_card
     from models.semantic.runtime import SemanticRuntime
+    from models.atomic_io import write_text
     from models.semantic.train.train import load_trained
     from models.vocab import arkit
 
@@ -74,7 +75,7 @@ def cmd_export(args) -> int:
     runtime = SemanticRuntime(args.out)
     scores = report(asset, runtime.retarget, args.cache)
     meta = json.loads((Path(args.out) / "semantic.json").read_text())
-    (Path(args.out) / "semantic_model_card.md").write_text(model_card(meta, scores, info["config"]))
+    write_text(Path(args.out) / "semantic_model_card.md", model_card(meta, scores, info["config"]))
     print(json.dumps(scores))
     return 0
 

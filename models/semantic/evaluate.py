@@ -1,7 +1,7 @@
 """The fixed held-out evaluation: identities and expressions drawn from a seed training never uses.
 
 Every metric is the mean Euclidean vertex distance over the face region in mm, except blink_gap_mm
-(the lead's eyelid-gap measure: largest upper/lower lid margin gap over both eyes). A method is a
+(`models.head.eyelids.eyelid_gap_mm`: the largest upper/lower lid margin gap over both eyes). A method is a
 ``retarget(mesh, source_neutral, target_neutral) -> mesh`` function on (B, V, 3) arrays in metres:
   recon_mm             A's expression re-created on A
   retarget_mm          A's expression put on B, against B wearing A's ARKit weights

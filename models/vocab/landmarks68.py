@@ -18,6 +18,7 @@ CHEEK_CONTOUR = (1, 2, 3, 4, 12, 13, 14, 15)
 BROW = {"right": tuple(range(17, 22)), "left": tuple(range(22, 27))}
 BROWS = tuple(range(17, 27))
 NOSE = tuple(range(27, 36))
+NOSE_TOP = 27  # the top of the bridge, between the eyes
 NOSE_BOTTOM = 33  # the point under the nose tip (subnasale)
 LIPS_OUTER = tuple(range(48, 60))
 LIPS_INNER = tuple(range(60, 68))
@@ -36,6 +37,16 @@ class Opening:
     corners: tuple[int, int]
     upper: tuple[int, ...]
     lower: tuple[int, ...]
+
+    @property
+    def upper_line(self) -> tuple[int, ...]:
+        """Corner, the upper points, corner."""
+        return (self.corners[0], *self.upper, self.corners[1])
+
+    @property
+    def lower_line(self) -> tuple[int, ...]:
+        """The far corner, the lower points, the first corner (the 68-point order)."""
+        return (self.corners[1], *reversed(self.lower), self.corners[0])
 
     @property
     def ids(self) -> tuple[int, ...]:

@@ -6,7 +6,7 @@ import scipy.sparse as sp
 from scipy.optimize import linear_sum_assignment, minimize
 from scipy.spatial.distance import cdist
 
-from ...geometry import adjacency, edges_of, face_normals, uniform_laplacian
+from ...geometry import adjacency, edges_of, face_normals, harmonic_fill, uniform_laplacian
 from ...vocab.arkit import ARKIT_NAMES, MIRROR_PAIRS, OMITTED
 
 # Shapes whose ICT names already end in Left/Right as whole words of the ARKit name.
@@ -137,8 +137,6 @@ def repair_folds(rest: np.ndarray, shape: np.ndarray, faces: np.ndarray, pinned:
     with the untouched mesh around it, which moves the patch almost rigidly and so unfolds it. The
     region grows until no fold is left. `pinned` vertices (e.g. the lid margins) keep their displacement.
     """
-    from scipy.sparse.linalg import spsolve
-
     lap = uniform_laplacian(faces, len(rest))
     adj = adjacency(faces, len(rest))
     pairs = triangle_neighbours(faces)
@@ -150,11 +148,7 @@ def repair_folds(rest: np.ndarray, shape: np.ndarray, faces: np.ndarray, pinned:
         region = _around_folds(faces, bad, rings, adj)
         if pinned is not None:
             region &= ~pinned
-        free = np.where(region)[0]
-        known = np.where(~region)[0]
-        a = lap[free][:, free].tocsc()
-        rhs = -lap[free][:, known] @ d[known]
-        d[free] = np.column_stack([spsolve(a, rhs[:, k]) for k in range(3)])
+        d = harmonic_fill(lap, d, region)
     return d
 
 

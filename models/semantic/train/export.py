@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.atomic_io import atomic_write
+from models.atomic_io import atomic_write, write_text
 from models.semantic.train.losses import LossWeights
 from models.semantic.train.networks import SemanticAutoencoder
 from models.semantic.runtime import FILES, META
@@ -86,7 +86,7 @@ def export_onnx(model: SemanticAutoencoder, out_dir: Path, example_mesh: np.ndar
         raise RuntimeError(f"ONNX Runtime differs from torch by {worst:.2e} > {PARITY_TOL}; export is broken")
     meta = {**meta, "n_vertices": int(mesh.shape[1]), "code_size": int(z_exp.shape[1]), "units": "metres",
             "parity_max_abs": worst}
-    (out_dir / META).write_text(json.dumps(meta, indent=1))
+    write_text(out_dir / META, json.dumps(meta, indent=1))
     return worst
 
 

@@ -26,7 +26,7 @@ import dataclasses
 import numpy as np
 import torch
 
-from models.geometry import edges_of
+from models.geometry import arc_length_param, edges_of
 from models.semantic.train.networks import SCALE
 
 
@@ -46,13 +46,7 @@ def lid_pairs(asset) -> np.ndarray:
     pairs = []
     for margins in asset.eyelid_margins.values():
         up, lo = margins.upper, margins.lower
-
-        def arc(chain):
-            seg = np.linalg.norm(np.diff(asset.template[chain], axis=0), axis=1)
-            t = np.concatenate([[0.0], np.cumsum(seg)])
-            return t / max(t[-1], 1e-12)
-
-        tu, tl = arc(up), arc(lo)
+        tu, tl = arc_length_param(asset.template[up]), arc_length_param(asset.template[lo])
         for i in range(1, len(up) - 1):
             j = int(np.argmin(np.abs(tl[1:-1] - tu[i]))) + 1 if len(lo) > 2 else 0
             pairs.append((up[i], lo[j]))
