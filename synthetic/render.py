@@ -87,13 +87,15 @@ def worker(config: RenderConfig, hdris: dict[str, Path], indices: list[int], rep
     from .posing import head_statics, pose_sample
     from .sampling import sample_params
     from .scene import SyntheticScene
+    from .scene_render import RenderSettings
 
     parent = os.getppid()
     asset = asset if asset is not None else load_asset()
     model = HeadModel(asset)
     statics = head_statics(asset)
-    scene = SyntheticScene(asset, hdris, config.resolution, config.samples, config.denoise, config.transparent,
-                           config.device, _threads(config), config.masks)
+    scene = SyntheticScene(asset, hdris, RenderSettings(config.resolution, config.samples, config.denoise,
+                                                        config.transparent, config.device, _threads(config),
+                                                        config.masks))
     names = list(hdris)
     for index in indices:
         if config.workers > 1 and os.getppid() != parent:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.atomic_io import atomic_write
+from models.atomic_io import atomic_write, write_text
 from models.vocab import arkit
 from models.semantic import data as D
 from models.semantic.presets import TrainConfig
@@ -128,19 +128,13 @@ def train(asset, config: TrainConfig, cache_dir: Path, run_dir: Path | None = No
     sampler = sampler or D.default_sampler(p_blink=config.p_blink)
     run_dir = Path(run_dir) if run_dir else run_dir_for(config, D.asset_digest(asset), cache_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=1))
+    write_text(run_dir / "config.json", json.dumps(dataclasses.asdict(config), indent=1))
 
     torch.manual_seed(D.TRAIN_SEED)
     model = build_model(asset, cache_dir, config.linear_paths).to(device)
     weights = dataclasses.replace(LossWeights(), space=config.space_weight)
     losses = Losses(asset.faces, asset.n_vertices, lid_pairs(asset), weights).to(device)
-    linear = linear_path_parameters(model)
-    linear_ids = {id(p) for p in linear}
-    groups = [{"params": [p for p in model.parameters() if id(p) not in linear_ids]}]
-    if linear:  # a second group only when there are linear paths, so older checkpoints still resume
-        groups.append({"params": linear})
-    lr_scales = (1.0, config.linear_lr_scale)  # of each group
-    opt = torch.optim.Adam(groups, lr=config.lr)
+    opt, lr_scales = make_optimizer(model, config)
     log(f"building identity pool ({config.pool} identities, cached after the first time)")
     pool = D.load_pool(asset, config.pool, D.TRAIN_SEED, cache_dir, config.identity_sigma)
     stream = D.TrainingStream(pool, asset.shape_names, sampler, D.TRAIN_SEED)
@@ -151,18 +145,9 @@ def train(asset, config: TrainConfig, cache_dir: Path, run_dir: Path | None = No
     last = run_dir / "last.pt"
     resuming = last.is_file() and not fresh
     if config.linear_paths and not resuming:
-        pca_stream = D.TrainingStream(pool, asset.shape_names, sampler, D.PCA_SEED)
-        chunks = [pca_stream.next(min(256, config.pca_samples - s)) for s in range(0, config.pca_samples, 256)]
-        displacements = np.concatenate([(c.meshes - c.neutrals).astype(np.float32) for c in chunks])
-        expression, identity = pca_init(model, displacements, pool.neutrals - asset.template)
-        log(f"linear paths from PCA: {expression.explained:.4%} of the expression variance, "
-            f"{identity.explained:.4%} of the identity variance")
+        start_linear_paths(model, asset, pool, sampler, config, log)
     if resuming:
-        ck = torch.load(last, map_location=device, weights_only=False)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        stream.rng.bit_generator.state = ck["rng"]
-        step, elapsed, best, history = ck["step"], ck["elapsed"], ck["best"], ck["history"]
+        step, elapsed, best, history = resume(last, model, opt, stream, device)
         log(f"resuming {run_dir} at step {step} ({elapsed / 60:.1f} min trained)")
 
     def save(path: Path):
@@ -180,13 +165,8 @@ def train(asset, config: TrainConfig, cache_dir: Path, run_dir: Path | None = No
     running = {}
     while progress < 1.0:
         lr = learning_rate(config, step, progress)
-        for g, scale in zip(opt.param_groups, lr_scales):
-            g["lr"] = lr * scale
-        terms = train_step(model, losses, stream.next(config.batch), config, device, space)
-        loss = losses.total(terms)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        terms, loss = optimise(model, losses, opt, [lr * scale for scale in lr_scales],
+                               stream.next(config.batch), config, device, space)
         step += 1
         elapsed = time.monotonic() - t0
         progress = max(step / config.steps, elapsed / budget)
@@ -213,6 +193,49 @@ def train(asset, config: TrainConfig, cache_dir: Path, run_dir: Path | None = No
     if not (run_dir / "best.pt").exists():
         save(run_dir / "best.pt")
     return run_dir
+
+
+def optimise(model, losses: Losses, opt, lrs: list[float], batch: D.Batch, config: TrainConfig, device, space):
+    """One optimiser step at the given learning rate of each parameter group; returns (terms, total loss)."""
+    for g, lr in zip(opt.param_groups, lrs):
+        g["lr"] = lr
+    terms = train_step(model, losses, batch, config, device, space)
+    loss = losses.total(terms)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return terms, loss
+
+
+def make_optimizer(model, config: TrainConfig):
+    """Adam, and the learning-rate scale of each of its parameter groups: the linear paths (when the model has
+    them) get their own group, so runs without them keep one group and their checkpoints still resume."""
+    linear = linear_path_parameters(model)
+    linear_ids = {id(p) for p in linear}
+    groups = [{"params": [p for p in model.parameters() if id(p) not in linear_ids]}]
+    if linear:
+        groups.append({"params": linear})
+    return torch.optim.Adam(groups, lr=config.lr), (1.0, config.linear_lr_scale)
+
+
+def start_linear_paths(model, asset, pool: D.IdentityPool, sampler, config: TrainConfig, log) -> None:
+    """Set the linear paths from a PCA of `config.pca_samples` expressions (their own stream) and the pool's
+    identities."""
+    pca_stream = D.TrainingStream(pool, asset.shape_names, sampler, D.PCA_SEED)
+    chunks = [pca_stream.next(min(256, config.pca_samples - s)) for s in range(0, config.pca_samples, 256)]
+    displacements = np.concatenate([(c.meshes - c.neutrals).astype(np.float32) for c in chunks])
+    expression, identity = pca_init(model, displacements, pool.neutrals - asset.template)
+    log(f"linear paths from PCA: {expression.explained:.4%} of the expression variance, "
+        f"{identity.explained:.4%} of the identity variance")
+
+
+def resume(last: Path, model, opt, stream: D.TrainingStream, device):
+    """Load a checkpoint's model, optimizer and stream state; returns (step, elapsed, best, history)."""
+    ck = torch.load(last, map_location=device, weights_only=False)
+    model.load_state_dict(ck["model"])
+    opt.load_state_dict(ck["optimizer"])
+    stream.rng.bit_generator.state = ck["rng"]
+    return ck["step"], ck["elapsed"], ck["best"], ck["history"]
 
 
 def load_trained(asset, checkpoint: Path, cache_dir: Path, device="cpu", log=None) -> SemanticAutoencoder:
