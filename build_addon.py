@@ -7,7 +7,6 @@ attribution and licences, the add-on's own licence (GPL-3.0-or-later), and wheel
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -17,7 +16,10 @@ ROOT = Path(__file__).resolve().parent
 RUNTIME_WHEELS = ("scipy==1.15.3", "onnxruntime==1.31.1")  # numpy ships with Blender
 PLATFORM = ["--platform", "manylinux_2_28_x86_64", "--platform", "manylinux_2_17_x86_64",
             "--platform", "manylinux2014_x86_64"]
-MODEL_FILES = ["models/__init__.py", "models/atomic_io.py", "models/geometry.py", "models/raster.py"]
+# the runtime only: the head asset's builder (models/head/build/) and the trainers stay out
+MODEL_FILES = ["models/__init__.py", "models/atomic_io.py", "models/geometry.py", "models/paths.py",
+               "models/progress.py", "models/raster.py"]
+MODEL_PACKAGES = ["models/vocab", "models/head"]
 
 
 def download_wheels(dest: Path) -> list[Path]:
@@ -39,23 +41,23 @@ def download_wheels(dest: Path) -> list[Path]:
 
 def build(out: Path, with_wheels: bool = True) -> Path:
     sys.path.insert(0, str(ROOT))
-    from models.head import load_head_asset
-    from models.head.build import asset_path
-    from models.head.sources import shared_dir
+    from models.atomic_io import atomic_path
+    from models.head.build.build import asset_path, load_head_asset
+    from models.paths import cache_dir, shared_dir
 
     load_head_asset()
     asset_file = asset_path()
-    wheels = download_wheels(ROOT / ".cache" / "wheels") if with_wheels else []
+    wheels = download_wheels(cache_dir() / "wheels") if with_wheels else []
     manifest = (ROOT / "blender_addon" / "blender_manifest.toml").read_text()
     if wheels:
         manifest += "wheels = [\n" + "".join(f'  "./wheels/{w.name}",\n' for w in wheels) + "]\n"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
+    with atomic_path(out) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("blender_manifest.toml", manifest)
         for path in sorted((ROOT / "blender_addon").glob("*.py")):
             z.write(path, path.name)
-        for rel in MODEL_FILES + sorted(str(p.relative_to(ROOT)) for p in (ROOT / "models/head").glob("*.py")):
+        packaged = [str(p.relative_to(ROOT)) for d in MODEL_PACKAGES for p in sorted((ROOT / d).glob("*.py"))
+                    if p.name != "__main__.py"]
+        for rel in MODEL_FILES + packaged:
             z.write(ROOT / rel, rel)
         z.write(asset_file, "data/head_asset.npz")
         z.write(ROOT / "LICENSE", "licenses/LICENSE")  # the add-on's own: GPL-3.0-or-later, as the manifest says
@@ -63,7 +65,6 @@ def build(out: Path, with_wheels: bool = True) -> Path:
         z.writestr("licenses/ATTRIBUTION.txt", (ROOT / "ATTRIBUTION.md").read_text())
         for wheel in wheels:
             z.write(wheel, f"wheels/{wheel.name}")
-    shutil.move(tmp, out)
     return out
 
 

@@ -1,6 +1,7 @@
 """Where the add-on gets its head asset: the preferences' file, the copy packed in the extension, or a build."""
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 from .deps import head
@@ -21,7 +22,8 @@ def head_asset(preferences_path: str = ""):
         load = lambda: head.asset.load_asset_file(BUNDLED_ASSET)  # noqa: E731
     else:  # development tree: build from ../shared (cached)
         key = "built"
-        load = lambda: head.load_head_asset(log=lambda *a: None)  # noqa: E731
+        builder = importlib.import_module(head.__name__ + ".build.build")  # not shipped in the extension
+        load = lambda: builder.load_head_asset(log=lambda *a: None)  # noqa: E731
     if key not in _loaded:
         _loaded[key] = load()
     return _loaded[key]

@@ -18,8 +18,10 @@ def main(argv=None) -> int:
 
     import numpy as np
 
-    from models.head import AssetError, load_head_asset
-    from models.head.sheet import write_contact_sheet
+    from models.atomic_io import atomic_path
+    from models.head import AssetError
+    from models.head.build.build import load_head_asset
+    from models.head.build.sheet import write_contact_sheet
 
     try:
         asset = load_head_asset()
@@ -43,9 +45,8 @@ def main(argv=None) -> int:
     obj, _ = rig.build_head_rig(asset, beta)
     print(f"rig {obj.name}: {len(asset.shape_names)} shape keys, built in {time.perf_counter() - t0:.2f} s")
     blend = (args.out / "head_rig.blend").resolve()
-    tmp = blend.with_suffix(".tmp.blend")
-    bpy.ops.wm.save_as_mainfile(filepath=str(tmp), compress=True)
-    tmp.replace(blend)
+    with atomic_path(blend) as tmp:
+        bpy.ops.wm.save_as_mainfile(filepath=str(tmp), compress=True)
     print(blend)
     print(write_contact_sheet(asset, args.out / "contact_sheet.png").resolve())
     return 0

@@ -8,9 +8,9 @@ import numpy as np
 
 from . import rig
 from .asset_source import head_asset
-from .deps import head
+from .deps import arkit, head
 
-SHAPE_KEYS = len(head.arkit.ARKIT_NAMES) - len(head.arkit.OMITTED)
+SHAPE_KEYS = len(arkit.ARKIT_NAMES) - len(arkit.OMITTED)
 
 
 def _preferences(context):
@@ -41,7 +41,7 @@ def _rig_of(obj):
 class FACECAP_OT_create_head(bpy.types.Operator):
     bl_idname = "facecap.create_head"
     bl_description = (f"Create a FLAME-topology head with {SHAPE_KEYS} ARKit shape keys "
-                      f"({', '.join(head.arkit.OMITTED)} omitted) and an armature")
+                      f"({', '.join(arkit.OMITTED)} omitted) and an armature")
     bl_label = "Create Head Rig"
     bl_options = {"REGISTER", "UNDO"}
 

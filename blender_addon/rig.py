@@ -47,7 +47,7 @@ def _material(name: str, colour, roughness=0.5, subsurface=0.0) -> bpy.types.Mat
 def _write_attribution(asset) -> None:
     text = bpy.data.texts.get(ATTRIBUTION_TEXT) or bpy.data.texts.new(ATTRIBUTION_TEXT)
     text.clear()
-    lines = ["This head rig is derived from:"] + [f"- {k}: {v}" for k, v in asset.info["attribution"].items()]
+    lines = ["This head rig is derived from:"] + [f"- {k}: {v}" for k, v in asset.attribution.items()]
     text.write("\n".join(lines) + "\n")
 
 
@@ -89,9 +89,9 @@ def build_head_rig(asset, identity=None, name: str = "FaceCapHead", collection=N
     obj.parent = arm
 
     obj["facecap_identity"] = beta.tolist()
-    obj["facecap_asset"] = json.dumps({"builder_version": asset.info.get("builder_version"),
+    obj["facecap_asset"] = json.dumps({"builder_version": asset.builder_version,
                                        "omitted": list(asset.omitted)})
-    obj["facecap_attribution"] = json.dumps(asset.info["attribution"])
+    obj["facecap_attribution"] = json.dumps(asset.attribution)
     arm["facecap_head"] = obj.name
     _write_attribution(asset)
     return obj, arm

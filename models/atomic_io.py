@@ -1,6 +1,7 @@
 """Atomic file writes: a reader (or a resumed job) never sees a half-written file."""
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -30,3 +31,28 @@ def atomic_write(path: Path, write, prefix: str | None = None, suffix: str = ".t
 def save_npz(path: Path, arrays: dict, compressed: bool = False) -> None:
     """np.savez(_compressed) written atomically."""
     atomic_write(path, lambda handle: (np.savez_compressed if compressed else np.savez)(handle, **arrays))
+
+
+def write_text(path: Path, text: str) -> None:
+    """A text file (UTF-8) written atomically."""
+    atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path):
+    """For writers that take a file name (OpenCV, Blender, zipfile): yields a temporary path beside `path`, with
+    the same suffix so the writer picks the same format; fsynced and renamed over `path` once the block succeeds,
+    removed if it fails."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem + ".", suffix=".tmp" + path.suffix)
+    os.close(fd)
+    os.unlink(tmp)  # a unique name, but no file: Blender would keep an existing one as a .blend1 backup
+    try:
+        yield Path(tmp)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

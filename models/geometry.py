@@ -6,10 +6,14 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 
+def directed_edges(faces: np.ndarray) -> np.ndarray:
+    """The three edges (3F, 2) of every triangle in its winding: each inner edge twice, once each way."""
+    return np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+
+
 def edges_of(faces: np.ndarray) -> np.ndarray:
     """Unique undirected edges (E, 2), smaller index first."""
-    e = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
-    return np.unique(np.sort(e, axis=1), axis=0)
+    return np.unique(np.sort(directed_edges(faces), axis=1), axis=0)
 
 
 def adjacency(faces: np.ndarray, n_vertices: int) -> sp.csr_matrix:
@@ -63,13 +67,36 @@ def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     return vn / np.maximum(np.linalg.norm(vn, axis=1, keepdims=True), 1e-20)
 
 
-def boundary_loops(faces: np.ndarray) -> list[np.ndarray]:
-    """Ordered vertex loops along edges used by a single triangle."""
-    directed = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+def edge_length_graph(vertices: np.ndarray, edges: np.ndarray) -> sp.csr_matrix:
+    """(V, V) sparse graph of `edges` weighted by their length, for shortest paths (use it undirected)."""
+    n = len(vertices)
+    length = np.linalg.norm(vertices[edges[:, 0]] - vertices[edges[:, 1]], axis=1)
+    return sp.coo_matrix((length, (edges[:, 0], edges[:, 1])), shape=(n, n)).tocsr()
+
+
+def harmonic_fill(laplacian: sp.csr_matrix, values: np.ndarray, free: np.ndarray) -> np.ndarray:
+    """`values` (V, C) with the rows where `free` is set replaced by the harmonic interpolation of the others."""
+    from scipy.sparse.linalg import spsolve
+
+    free_ids, known = np.where(free)[0], np.where(~free)[0]
+    a = laplacian[free_ids][:, free_ids].tocsc()
+    rhs = -laplacian[free_ids][:, known] @ values[known]
+    out = values.copy()
+    out[free_ids] = np.column_stack([spsolve(a, rhs[:, k]) for k in range(values.shape[1])])
+    return out
+
+
+def boundary_edges(faces: np.ndarray) -> np.ndarray:
+    """Directed edges (E, 2) used by a single triangle, in that triangle's winding."""
+    directed = directed_edges(faces)
     key = np.sort(directed, axis=1)
     _, inverse, counts = np.unique(key, axis=0, return_inverse=True, return_counts=True)
-    boundary = directed[counts[inverse.ravel()] == 1]
-    nxt = {int(a): int(b) for a, b in boundary}
+    return directed[counts[inverse.ravel()] == 1]
+
+
+def boundary_loops(faces: np.ndarray) -> list[np.ndarray]:
+    """Ordered vertex loops along edges used by a single triangle."""
+    nxt = {int(a): int(b) for a, b in boundary_edges(faces)}
     loops, seen = [], set()
     for start in nxt:
         if start in seen:
@@ -87,6 +114,22 @@ def barycentric_points(vertices: np.ndarray, faces: np.ndarray, tri: np.ndarray,
     """Points given as (triangle, barycentric) pairs; vertices may be batched (..., V, 3)."""
     corners = vertices[..., faces[tri], :]  # (..., P, 3, 3)
     return np.einsum("...pkc,pk->...pc", corners, bary)
+
+
+def arc_length_param(points: np.ndarray) -> np.ndarray:
+    """Arc length from the first point along a polyline (N, 3), as a fraction 0..1 of the whole."""
+    seg = np.linalg.norm(np.diff(points, axis=0), axis=1)
+    t = np.r_[0, np.cumsum(seg)]
+    return t / max(t[-1], 1e-12)
+
+
+def point_polyline_distance(points: np.ndarray, line: np.ndarray) -> np.ndarray:
+    """Distance (P,) from each point to the nearest point of the polyline `line` (N, 3)."""
+    a, b = line[:-1], line[1:]
+    ab = b - a
+    t = np.einsum("psc,sc->ps", points[:, None] - a[None], ab) / np.maximum((ab ** 2).sum(1), 1e-20)
+    closest = a[None] + np.clip(t, 0, 1)[..., None] * ab[None]
+    return np.linalg.norm(points[:, None] - closest, axis=2).min(1)
 
 
 def similarity_transform(src: np.ndarray, dst: np.ndarray, weights: np.ndarray | None = None):

@@ -1,23 +1,11 @@
 """The label arrays of one sample from its parameters, posed geometry and camera (no bpy)."""
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
-
-from models.head import HeadAsset
 
 from .camera import CameraPose, pose_in_camera, project
 from .posing import HeadStatics, Posed
 from .sampling import SampleParams, params_to_json
-
-
-def asset_digest(asset: HeadAsset) -> str:
-    h = hashlib.sha256()
-    for a in (asset.template, asset.faces, asset.identity_basis, asset.blendshapes, asset.lmk68_bary,
-              asset.mp478_bary, asset.skin_weights):
-        h.update(np.ascontiguousarray(a).tobytes())
-    return h.hexdigest()[:16]
 
 
 def label_arrays(p: SampleParams, posed: Posed, cam: CameraPose, statics: HeadStatics,

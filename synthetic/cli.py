@@ -5,15 +5,21 @@ import argparse
 import sys
 from pathlib import Path
 
+from models.progress import ProgressWriter, add_argument as add_progress_argument
+
 from .config import DEVICES, ConfigError, RenderConfig, parse_shard
+
+DEFAULTS = RenderConfig(out=Path("."), count=1, seed=0)
 
 
 def _add_render_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--resolution", type=int, default=256, help="square image size in pixels (default 256)")
-    p.add_argument("--samples", type=int, default=16, help="Cycles samples per pixel (default 16)")
-    p.add_argument("--workers", type=int, default=1, help="render processes; threads are split between them")
-    p.add_argument("--threads", type=int, default=0, help="render threads per worker (default: cores / workers)")
-    p.add_argument("--device", default="auto", choices=DEVICES, help="Cycles device (default auto)")
+    p.add_argument("--resolution", type=int, default=DEFAULTS.resolution,
+                   help=f"square image size in pixels (default {DEFAULTS.resolution})")
+    p.add_argument("--samples", type=int, default=DEFAULTS.samples,
+                   help=f"Cycles samples per pixel (default {DEFAULTS.samples})")
+    p.add_argument("--workers", type=int, default=DEFAULTS.workers, help="render processes; threads are split between them")
+    p.add_argument("--threads", type=int, default=DEFAULTS.threads, help="render threads per worker (default: cores / workers)")
+    p.add_argument("--device", default=DEFAULTS.device, choices=DEVICES, help=f"Cycles device (default {DEFAULTS.device})")
     p.add_argument("--hdri-dir", type=Path, default=None, help="extra .exr/.hdr environment maps")
     p.add_argument("--no-denoise", action="store_true", help="skip OpenImageDenoise")
     p.add_argument("--no-occluders", action="store_true", help="never add glasses, hands or shapes")
@@ -45,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", required=True, type=int)
     r.add_argument("--shard", default="0/1", help="K/N: render indices i with i %% N == K (K from 0)")
     _add_render_options(r)
+    add_progress_argument(r)
     v = sub.add_parser("verify", help="check a dataset and print a summary (exit 1 on problems)")
     v.add_argument("dir", type=Path)
     v.add_argument("--partial", action="store_true", help="check only the shards present in DIR")
@@ -67,7 +74,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "render":
             from .render import run
 
-            run(_config(args, args.out, args.count, args.seed, parse_shard(args.shard)))
+            progress = ProgressWriter.claim_stdout() if args.progress_json else None
+            try:
+                run(_config(args, args.out, args.count, args.seed, parse_shard(args.shard)), progress=progress)
+            except BaseException as exc:  # reported to the job runner, then handled below as before
+                if progress is not None:
+                    progress.error(str(exc) if isinstance(exc, ConfigError) else f"{type(exc).__name__}: {exc}")
+                raise
             return 0
         if args.command == "verify":
             from .verify import verify

@@ -80,7 +80,7 @@ def _file_key(path: Path) -> list[int]:
 def check_decoded(paths: list[Path], cache: Path | None = None) -> None:
     """Decode every map once (remembered by path, size and mtime) and refuse a damaged one by name."""
     if cache is None:
-        from models.head.build import cache_dir
+        from models.paths import cache_dir
 
         cache = cache_dir() / DECODED_CACHE
     try:

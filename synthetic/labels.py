@@ -7,7 +7,7 @@
 Every file appears by an atomic rename of a fully written temporary file in the same folder, so a killed
 run leaves only complete samples plus temporary files (`NNNNNN.tmp-PID*.png|npz`, `manifest*.tmp-PID-*.json`)
 that the next run deletes; no other file is ever deleted.
-See notes/synthetic.md for the meaning of every label array.
+The README's "Dataset format" section gives the meaning of every label array.
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from models.atomic_io import atomic_write as _atomic_write
+from models.vocab.arkit import N_ARKIT
 
 from . import DATASET_FORMAT, DATASET_VERSION
 
@@ -38,7 +39,7 @@ PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the empty IEND chunk every comple
 # name -> (dtype, shape); V and K are filled from the manifest
 LABEL_ARRAYS = {
     "identity": ("float32", ("K",)),
-    "arkit_weights": ("float32", (52,)),
+    "arkit_weights": ("float32", (N_ARKIT,)),
     "head_pose_deg": ("float32", (3,)),
     "head_rotation": ("float32", (3, 3)),
     "head_pose_camera_deg": ("float32", (3,)),

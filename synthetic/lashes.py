@@ -6,6 +6,7 @@ import dataclasses
 
 import numpy as np
 
+from models.geometry import arc_length_param
 from models.head import HeadAsset
 
 UPPER_STRANDS = 34
@@ -25,7 +26,7 @@ class LashLayout:
 
 
 def layout(asset: HeadAsset) -> LashLayout | None:
-    margins = asset.info.get("eyelid_margins")
+    margins = asset.eyelid_margins
     if not margins:
         return None
     rng = np.random.default_rng(LAYOUT_SEED)
@@ -35,7 +36,7 @@ def layout(asset: HeadAsset) -> LashLayout | None:
     # FLAME's "left" is the character's left (+X), the 68-landmark "left" eye (42-47)
     for side, eye_index in (("left", 0), ("right", 1)):
         for lid, n in (("upper", UPPER_STRANDS), ("lower", LOWER_STRANDS)):
-            chain = np.asarray(margins[side][lid], int)
+            chain = np.asarray(getattr(margins[side], lid), int)
             t = np.sort(np.clip(np.linspace(0.04, 0.96, n) + rng.normal(0, 0.01, n), 0, 1))
             # longest in the middle and towards the outer corner
             profile = 0.55 + 0.45 * np.sin(np.pi * t) ** 0.7
@@ -55,8 +56,7 @@ def layout(asset: HeadAsset) -> LashLayout | None:
 
 def _along(points: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Positions and unit tangents at arc-length fractions t of a polyline."""
-    seg = np.linalg.norm(np.diff(points, axis=0), axis=1)
-    s = np.r_[0, np.cumsum(seg)] / max(seg.sum(), 1e-12)
+    s = arc_length_param(points)
     pos = np.stack([np.interp(t, s, points[:, c]) for c in range(3)], 1)
     tangent = np.gradient(points, axis=0)
     tan = np.stack([np.interp(t, s, tangent[:, c]) for c in range(3)], 1)

@@ -6,20 +6,11 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
+from models.geometry import barycentric_points, directed_edges, point_polyline_distance
 from models.head import HeadAsset
-
-from .posing import landmarks
+from models.vocab import landmarks68 as L68
 
 NEAR_RANGE = 0.02  # metres: a "near" mask is 1 on its curve and 0 this far away
-
-
-def _polyline_distance(points: np.ndarray, line: np.ndarray) -> np.ndarray:
-    best = np.full(len(points), np.inf)
-    for a, b in zip(line[:-1], line[1:]):
-        ab = b - a
-        t = np.clip(((points - a) @ ab) / max(ab @ ab, 1e-12), 0, 1)
-        best = np.minimum(best, np.linalg.norm(points - (a + t[:, None] * ab), axis=1))
-    return best
 
 
 def _near(distance):
@@ -37,7 +28,7 @@ def _inside_polygon(points2d: np.ndarray, polygon: np.ndarray) -> np.ndarray:
 
 
 def _smooth(values, faces, n, iterations=3):
-    e = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    e = directed_edges(faces)  # inner edges twice: they weigh double against the open boundary
     adj = sparse.coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n, n)).tocsr()
     adj = adj + adj.T + sparse.eye(n)
     deg = np.asarray(adj.sum(1)).ravel()
@@ -50,32 +41,40 @@ def skin_masks(asset: HeadAsset) -> dict[str, np.ndarray]:
     """name -> (V,) float32 in 0..1, zero off the skin."""
     v = asset.template.astype(np.float64)
     n = len(v)
-    lmk = landmarks(asset, v[None])[0]
+    lmk = barycentric_points(v, asset.faces, asset.lmk68_faces, asset.lmk68_bary)
+    right_eye, left_eye = L68.EYE["right"], L68.EYE["left"]
+    ear_right, ear_left = L68.JAW_END["right"], L68.JAW_END["left"]
     skin = np.zeros(n, bool)
     skin[asset.head_vertices] = True
-    front = v[:, 2] > min(lmk[0, 2], lmk[16, 2]) - 0.01
+    front = v[:, 2] > min(lmk[ear_right, 2], lmk[ear_left, 2]) - 0.01
     out = {}
-    brow = np.minimum(_polyline_distance(v, lmk[17:22]), _polyline_distance(v, lmk[22:27]))
+    brow = np.minimum(point_polyline_distance(v, lmk[list(L68.BROW["right"])]),
+                      point_polyline_distance(v, lmk[list(L68.BROW["left"])]))
     out["brow_near"] = _near(brow) * front
-    lash = np.minimum(_polyline_distance(v, lmk[36:40]), _polyline_distance(v, lmk[42:46]))
+    lash = np.minimum(point_polyline_distance(v, lmk[list(right_eye.upper_line)]),
+                      point_polyline_distance(v, lmk[list(left_eye.upper_line)]))
     out["lash_near"] = _near(lash) * front
-    lower_lid = np.minimum(_polyline_distance(v, lmk[[39, 40, 41, 36]]), _polyline_distance(v, lmk[[45, 46, 47, 42]]))
-    above = v[:, 1] > np.interp(v[:, 0], np.sort(lmk[36:48, 0]), lmk[36:48, 1][np.argsort(lmk[36:48, 0])])
+    lower_lid = np.minimum(point_polyline_distance(v, lmk[list(right_eye.lower_line)]),
+                           point_polyline_distance(v, lmk[list(left_eye.lower_line)]))
+    eyes = lmk[list(L68.EYES_ALL)]
+    above = v[:, 1] > np.interp(v[:, 0], np.sort(eyes[:, 0]), eyes[:, 1][np.argsort(eyes[:, 0])])
     out["lid"] = (_near(lash * 1.6) * above * (lash < lower_lid)).astype(np.float32) * front
-    lips = _inside_polygon(v[:, :2], lmk[48:60, :2]) & front & (v[:, 2] > lmk[48, 2] - 0.012)
+    lips_outer = lmk[list(L68.LIPS_OUTER)]
+    lips = _inside_polygon(v[:, :2], lips_outer[:, :2]) & front & (v[:, 2] > lmk[L68.MOUTH_CORNER["right"], 2] - 0.012)
     out["lips"] = _smooth(lips.astype(float), asset.faces, n, 2)
-    x_lo, x_hi = lmk[3, 0], lmk[13, 0]
-    beard = (v[:, 1] < lmk[33, 1] - 0.004) & (v[:, 1] > lmk[8, 1] - 0.035) & (v[:, 0] > x_lo) & (v[:, 0] < x_hi) \
-        & front & ~lips
-    beard &= ~(_polyline_distance(v, lmk[list(range(48, 60)) + [48]]) < 0.002)
+    x_lo, x_hi = lmk[L68.JAW[3], 0], lmk[L68.JAW[13], 0]
+    beard = (v[:, 1] < lmk[L68.NOSE_BOTTOM, 1] - 0.004) & (v[:, 1] > lmk[L68.CHIN, 1] - 0.035) & (v[:, 0] > x_lo) \
+        & (v[:, 0] < x_hi) & front & ~lips
+    beard &= ~(point_polyline_distance(v, lmk[list(L68.LIPS_OUTER) + [L68.LIPS_OUTER[0]]]) < 0.002)
     out["beard"] = _smooth(beard.astype(float), asset.faces, n, 3)
-    cheek_centres = [0.5 * (lmk[36] + lmk[48]) + [-0.01, 0, 0], 0.5 * (lmk[45] + lmk[54]) + [0.01, 0, 0]]
+    cheek_centres = [0.5 * (lmk[right_eye.corners[0]] + lmk[L68.MOUTH_CORNER["right"]]) + [-0.01, 0, 0],
+                     0.5 * (lmk[left_eye.corners[1]] + lmk[L68.MOUTH_CORNER["left"]]) + [0.01, 0, 0]]
     cheek = np.minimum(*(np.linalg.norm(v - c, axis=1) for c in cheek_centres))
     out["cheek"] = np.clip(1 - cheek / 0.03, 0, 1).astype(np.float32) * front
     # scalp for short hair: above a hairline 4.5 cm over the brows at the front, at ear-top height at the back
-    front_z, back_z = lmk[27, 2] - 0.02, min(lmk[0, 2], lmk[16, 2]) - 0.03
+    front_z, back_z = lmk[L68.NOSE_TOP, 2] - 0.02, min(lmk[ear_right, 2], lmk[ear_left, 2]) - 0.03
     t = np.clip((v[:, 2] - back_z) / (front_z - back_z), 0, 1)
-    hairline = (1 - t) * (lmk[0, 1] + 0.015) + t * (lmk[17:27, 1].max() + 0.045)
+    hairline = (1 - t) * (lmk[ear_right, 1] + 0.015) + t * (lmk[list(L68.BROWS), 1].max() + 0.045)
     out["scalp"] = _smooth((v[:, 1] > hairline).astype(float), asset.faces, n, 4)
     return {k: (m * skin).astype(np.float32) for k, m in out.items()}
 

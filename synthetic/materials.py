@@ -131,7 +131,16 @@ def build_skin() -> tuple[bpy.types.Material, Graph]:
     for name in ("base_color", "lip_tint", "eye_shadow", "hair_color"):
         g.rgb(name)
     base = g.params["base_color"]
+    bump = _skin_bump(g, coords)
+    color = _skin_marks(g, coords, base)
+    color, lips = _skin_makeup(g, color)
+    color, strand_noise = _facial_hair(g, coords, color)
+    color, hair = _scalp_hair(g, color, strand_noise)
+    _skin_surface(g, color, lips, hair, bump)
+    return mat, g
 
+
+def _skin_bump(g: Graph, coords):
     # pores: fine noise as bump
     pores = g.node("ShaderNodeTexNoise", in_Detail=1.0)
     g.link(coords, "Object", pores, "Vector")
@@ -150,7 +159,10 @@ def build_skin() -> tuple[bpy.types.Material, Graph]:
     g.tree.links.new(g.math("MULTIPLY", (wrinkle_height, 0), 0.6).outputs[0], height.inputs[2])
     bump = g.node("ShaderNodeBump", in_Distance=0.001, in_Strength=1.0)
     g.link(height, "Value", bump, "Height")
+    return bump
 
+
+def _skin_marks(g: Graph, coords, base):
     # freckles and blemishes: thresholded noise darkening / reddening the base colour
     freck_amount = _noise_spots(g, coords, 350.0, 1.0, g.params["freckle_lo"], 0.85, g.params["freckles"])
     freck_color = g.node("ShaderNodeMix", data_type="RGBA", blend_type="MULTIPLY", clamp_factor=True)
@@ -162,7 +174,10 @@ def build_skin() -> tuple[bpy.types.Material, Graph]:
     blem_amount = _noise_spots(g, coords, 90.0, 0.0, g.params["blemish_lo"], 0.9, g.params["blemishes"])
     blem_color = g.rgb("blemish_color", (0.55, 0.18, 0.15))
     color = g.mix_color((blem_amount, "Value"), (color, "Result_Color"), (blem_color, "Color"))
+    return color
 
+
+def _skin_makeup(g: Graph, color):
     # natural lip colour, then makeup (lip tint, eye shadow, blush)
     lips = g.attribute("lips")
     lip_natural = g.node("ShaderNodeMix", data_type="RGBA", blend_type="MULTIPLY", clamp_factor=True)
@@ -180,7 +195,10 @@ def build_skin() -> tuple[bpy.types.Material, Graph]:
     blush = g.math("MULTIPLY", (cheek, "Fac"), (g.params["makeup"], 0))
     blush = g.math("MULTIPLY", (blush, 0), 0.25)
     color = g.mix_color((blush, "Value"), (color, "Result_Color"), (g.params["lip_tint"], "Color"))
+    return color, lips
 
+
+def _facial_hair(g: Graph, coords, color):
     # hair: brows (anisotropic noise strands), lash roots (dark line on the upper lid margin), stubble
     strands = g.node("ShaderNodeMapping", in_Scale=(1.0, 8.0, 1.0))
     g.link(coords, "Object", strands, "Vector")
@@ -206,8 +224,10 @@ def build_skin() -> tuple[bpy.types.Material, Graph]:
     color = g.mix_color((stubble_shadow, "Value"), (color, "Result_Color"), (g.params["hair_color"], "Color"))
     stubble = g.math("MULTIPLY", (stubble, 0), (stubble_dots, "Result"))
     color = g.mix_color((stubble, "Value"), (color, "Result_Color"), (g.params["hair_color"], "Color"))
+    return color, strand_noise
 
-    # Burley subsurface: about a third cheaper than random walk on CPU, and at 256 px the difference is invisible
+
+def _scalp_hair(g: Graph, color, strand_noise):
     # close-cropped scalp hair: hair colour with a fine strand texture above the hairline
     scalp = g.attribute("scalp")
     scalp_band = g.node("ShaderNodeMapRange", interpolation_type="SMOOTHSTEP", clamp=True, in_From_Min=0.35,
@@ -219,7 +239,11 @@ def build_skin() -> tuple[bpy.types.Material, Graph]:
     g.link(strand_noise, "Fac", hair_texture, "B_Color")  # grey strands: the noise's colour output is rainbow
     g.socket(hair_texture.inputs, "Factor_Float").default_value = 0.6
     color = g.mix_color((hair, "Value"), (color, "Result_Color"), (hair_texture, "Result_Color"))
+    return color, hair
 
+
+def _skin_surface(g: Graph, color, lips, hair, bump) -> None:
+    # Burley subsurface: about a third cheaper than random walk on CPU, and at 256 px the difference is invisible
     bsdf = g.node("ShaderNodeBsdfPrincipled", subsurface_method="BURLEY", in_Subsurface_Radius=(1.0, 0.35, 0.2))
     g.link(color, "Result_Color", bsdf, "Base Color")
     g.link(g.params["subsurface"], "Value", bsdf, "Subsurface Weight")
@@ -238,7 +262,6 @@ def build_skin() -> tuple[bpy.types.Material, Graph]:
     g.tree.links.new(throat.outputs[0], mix.inputs[2])
     out = g.node("ShaderNodeOutputMaterial")
     g.tree.links.new(mix.outputs[0], out.inputs["Surface"])
-    return mat, g
 
 
 def apply_skin(g: Graph, p: SampleParams) -> None:

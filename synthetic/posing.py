@@ -9,7 +9,9 @@ import dataclasses
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from models.geometry import barycentric_points, boundary_edges, edges_of
 from models.head import HeadAsset, HeadModel
+from models.vocab import landmarks68 as L68
 
 from .camera import head_rotation, rotation_x, rotation_y
 from .sampling import SampleParams
@@ -44,21 +46,19 @@ class Posed:
 def head_statics(asset: HeadAsset) -> HeadStatics:
     v = asset.template
     lmk = landmarks(asset, v[None])[0]
-    brow_top = lmk[17:27, 1].max() + 0.045
-    chin = lmk[8, 1]
-    ear_z = min(lmk[0, 2], lmk[16, 2])
-    x_lo, x_hi = lmk[0, 0], lmk[16, 0]
+    ear_right, ear_left = L68.JAW_END["right"], L68.JAW_END["left"]
+    brow_top = lmk[list(L68.BROWS), 1].max() + 0.045
+    chin = lmk[L68.CHIN, 1]
+    ear_z = min(lmk[ear_right, 2], lmk[ear_left, 2])
+    x_lo, x_hi = lmk[ear_right, 0], lmk[ear_left, 0]
     skin = np.zeros(len(v), bool)
     skin[asset.head_vertices] = True
     front = skin & (v[:, 1] >= chin - 0.005) & (v[:, 1] <= brow_top) & (v[:, 2] >= ear_z) \
         & (v[:, 0] >= x_lo - 0.005) & (v[:, 0] <= x_hi + 0.005)
-    skin_faces = asset.faces[np.isin(asset.faces, asset.head_vertices).all(1)]
-    e = np.concatenate([skin_faces[:, [0, 1]], skin_faces[:, [1, 2]], skin_faces[:, [2, 0]]])
-    e = np.unique(np.sort(e, 1), axis=0)
-    all_edges = np.sort(np.concatenate([skin_faces[:, [0, 1]], skin_faces[:, [1, 2]], skin_faces[:, [2, 0]]]), 1)
-    unique, counts = np.unique(all_edges, axis=0, return_counts=True)
-    boundary = np.unique(unique[counts == 1])
-    neck_ring = boundary[v[boundary, 1] < lmk[8, 1]]  # open edges below the chin
+    skin_faces = asset.skin_faces
+    e = edges_of(skin_faces)
+    boundary = np.unique(boundary_edges(skin_faces))
+    neck_ring = boundary[v[boundary, 1] < chin]  # open edges below the chin
     return HeadStatics(face_points=np.where(front)[0], edges=e,
                        eye_ids=(np.asarray(asset.eyeball_left), np.asarray(asset.eyeball_right)),
                        neck_ring=neck_ring)
@@ -66,10 +66,7 @@ def head_statics(asset: HeadAsset) -> HeadStatics:
 
 def landmarks(asset: HeadAsset, vertices: np.ndarray, which: str = "lmk68") -> np.ndarray:
     """(B, L, 3) landmark positions from barycentric embeddings."""
-    faces = getattr(asset, f"{which}_faces")
-    bary = getattr(asset, f"{which}_bary")
-    tri = vertices[:, asset.faces[faces]]  # (B, L, 3 corners, 3)
-    return np.einsum("blkc,lk->blc", tri, bary)
+    return barycentric_points(vertices, asset.faces, getattr(asset, f"{which}_faces"), getattr(asset, f"{which}_bary"))
 
 
 def eye_rotvec(yaw_deg: float, pitch_deg: float) -> np.ndarray:

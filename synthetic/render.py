@@ -14,8 +14,10 @@ import sys
 import time
 from pathlib import Path
 
-from models.head import AssetError, HeadAsset, load_head_asset
-from models.head.arkit import ARKIT_NAMES
+from models.head import AssetError, HeadAsset
+from models.head.asset import asset_digest
+from models.head.build.build import load_head_asset
+from models.vocab.arkit import ARKIT_NAMES
 
 from . import DATASET_FORMAT, DATASET_VERSION, labels
 from .config import ConfigError, RenderConfig, not_writable, shard_indices, validate
@@ -46,7 +48,7 @@ def check_device(device: str) -> None:
         return
     import bpy
 
-    from .scene import select_device
+    from .scene_render import select_device
 
     select_device(bpy.context.scene, device)
 
@@ -69,8 +71,6 @@ def _differences(old: dict, new: dict) -> str:
 def prepare(config: RenderConfig) -> tuple[Job, HeadAsset]:
     """Every check that can fail, before anything is written: arguments, output folder, shard split, HDRIs,
     device, head asset and agreement with a dataset already in the folder."""
-    from .annotate import asset_digest
-
     validate(config)
     out = Path(config.out)
     existing = labels.read_manifests(out) if out.is_dir() else []
@@ -81,7 +81,7 @@ def prepare(config: RenderConfig) -> tuple[Job, HeadAsset]:
     settings = config.output_settings()
     manifest = labels.new_manifest(settings, config.shard, shard_indices(config.count, config.shard),
                                    list(hdris), {"digest": asset_digest(asset),
-                                                 "builder_version": asset.info.get("builder_version")},
+                                                 "builder_version": asset.builder_version},
                                    asset.n_vertices, asset.n_identity, list(ARKIT_NAMES))
     for old in existing:
         problems = []
@@ -120,13 +120,15 @@ def worker(config: RenderConfig, hdris: dict[str, Path], indices: list[int], rep
     from .posing import head_statics, pose_sample
     from .sampling import sample_params
     from .scene import SyntheticScene
+    from .scene_render import RenderSettings
 
     parent = os.getppid()
     asset = asset if asset is not None else load_asset(config)
     model = HeadModel(asset)
     statics = head_statics(asset)
-    scene = SyntheticScene(asset, hdris, config.resolution, config.samples, config.denoise, config.transparent,
-                           config.device, _threads(config), config.masks)
+    scene = SyntheticScene(asset, hdris, RenderSettings(config.resolution, config.samples, config.denoise,
+                                                        config.transparent, config.device, _threads(config),
+                                                        config.masks))
     names = list(hdris)
     for index in indices:
         if config.workers > 1 and os.getppid() != parent:
@@ -214,15 +216,17 @@ def render_lock(out: Path, shard: tuple[int, int]):
         yield
 
 
-def run(config: RenderConfig, log=print) -> dict:
+def run(config: RenderConfig, log=print, progress=None) -> dict:
     """Render what is missing; returns the final manifest. Raises ConfigError, before anything is written, on
-    bad input."""
+    bad input.
+
+    `progress` (a models.progress.ProgressWriter) also gets the count after each sample and the result."""
     job, asset = prepare(config)
     with render_lock(Path(config.out), config.shard):
-        return _render(job, asset, log)
+        return _render(job, asset, log, progress)
 
 
-def _render(job: Job, asset: HeadAsset, log) -> dict:
+def _render(job: Job, asset: HeadAsset, log, progress) -> dict:
     config = job.config
     out = Path(config.out)
     labels.clean_debris(out)
@@ -242,6 +246,8 @@ def _render(job: Job, asset: HeadAsset, log) -> dict:
         labels.write_manifest(out, config.shard, job.manifest)
     log(f"[synthetic] {done}/{total} done, {len(todo)} to render with {config.workers} worker(s), "
         f"{_threads(config)} thread(s) each")
+    if progress is not None:
+        progress.progress(done, total, "render")
     start = time.perf_counter()
     rendered = 0
 
@@ -252,6 +258,8 @@ def _render(job: Job, asset: HeadAsset, log) -> dict:
         rate = (time.perf_counter() - start) / rendered
         log(f"[synthetic] {done}/{total} done, sample {index:06d} in {seconds:.2f} s, "
             f"eta {rate * (total - done):.0f} s", flush=True)
+        if progress is not None:
+            progress.progress(done, total, "render")
 
     if todo and (config.workers == 1 or len(todo) == 1):
         worker(config, job.hdris, todo, report, asset)
@@ -287,4 +295,6 @@ def _render(job: Job, asset: HeadAsset, log) -> dict:
     if manifest != previous:
         labels.write_manifest(out, config.shard, manifest)
     log(f"[synthetic] finished: {total} samples in {out} ({time.perf_counter() - start:.1f} s this run)")
+    if progress is not None:
+        progress.done({"out": str(out), "samples": total, "shard": list(config.shard)})
     return manifest

@@ -181,14 +181,33 @@ def sample_params(seed: int, index: int, n_identity: int, hdris: list[str],
 
     weights, kind = sample_one(r_expr, expression_options or ExpressionOptions())
     gaze = weights_to_gaze(weights)[0]
+    pose = _head_pose(r_pose)
+    camera = _camera(r_cam)
+    lighting = _lighting(r_light, hdris)
+    skin = _skin(r_skin)
+    eyes, mouth = _eyes_and_mouth(r_misc)
+    occluder = _occluder(r_occ, occluders)
+    return SampleParams(index=int(index), seed=int(seed), identity=identity, expression=weights,
+                        expression_kind=kind, head_pose_deg=pose, gaze_deg=gaze, camera=camera,
+                        lighting=lighting, skin=skin, eyes=eyes, mouth=mouth, occluder=occluder,
+                        render_seed=int(r_misc.integers(0, 2**31 - 1)),
+                        body=Body(shirt_color=_color(r_body, 0.02, 0.9), shirt_roughness=float(r_body.uniform(0.6, 1.0)),
+                                  width=float(r_body.uniform(0.9, 1.1)),
+                                  hair=float(r_body.uniform(0.75, 1.0)) if r_body.random() < 0.6 else 0.0))
 
-    # Head pose: mostly near-frontal with long tails to the required extremes.
+
+def _head_pose(r_pose: np.random.Generator) -> np.ndarray:
+    """Head pose (yaw, pitch, roll) in degrees: mostly near-frontal with long tails to the required extremes."""
     def spread(limit):
         v = r_pose.normal(0, limit / 2.2) if r_pose.random() < 0.75 else r_pose.uniform(-limit, limit)
         return float(np.clip(v, -limit, limit))
 
     pose = np.array([spread(75.0), spread(35.0), spread(25.0)], np.float32)
+    return pose
 
+
+def _camera(r_cam: np.random.Generator) -> Camera:
+    """Lens, framing and the camera's small rotation about the face."""
     camera = Camera(
         focal_mm=float(r_cam.uniform(30.0, 110.0)),
         sensor_mm=36.0,
@@ -198,7 +217,11 @@ def sample_params(seed: int, index: int, n_identity: int, hdris: list[str],
         elevation_deg=float(r_cam.uniform(-10, 15)),
         roll_deg=float(r_cam.normal(0, 3)),
     )
+    return camera
 
+
+def _lighting(r_light: np.random.Generator, hdris: list[str]) -> Lighting:
+    """An environment map (or sky, or gradient) and up to two extra lights."""
     u = r_light.random()
     light_kind = "hdri" if u < 0.7 or not hdris else ("sky" if u < 0.85 else "gradient")
     extra = []
@@ -220,7 +243,11 @@ def sample_params(seed: int, index: int, n_identity: int, hdris: list[str],
         gradient_bottom=_color(r_light, 0.0, 0.6),
         extra_lights=extra,
     )
+    return lighting
 
+
+def _skin(r_skin: np.random.Generator) -> Skin:
+    """Skin tone (Fitzpatrick I-VI, interpolated), its shading, marks, make-up, stubble and hair colour."""
     fitz = float(r_skin.uniform(0, 5))
     lo = int(np.floor(fitz))
     hi = min(lo + 1, 5)
@@ -249,6 +276,11 @@ def sample_params(seed: int, index: int, n_identity: int, hdris: list[str],
         brow_thickness=float(r_skin.uniform(0.6, 1.4)),
         lash_length=float(r_skin.uniform(0.5, 1.0)),
     )
+    return skin
+
+
+def _eyes_and_mouth(r_misc: np.random.Generator) -> tuple[Eyes, Mouth]:
+    """Iris, pupil and sclera; teeth and gums."""
     eyes = Eyes(iris_color=_rgb(r_misc, IRIS_RGB), iris_radius=float(r_misc.uniform(0.44, 0.52)),
                 pupil_radius=float(r_misc.uniform(0.25, 0.55)),
                 sclera_tint=(float(r_misc.uniform(0.8, 0.95)), float(r_misc.uniform(0.75, 0.9)),
@@ -257,7 +289,11 @@ def sample_params(seed: int, index: int, n_identity: int, hdris: list[str],
                                float(r_misc.uniform(0.58, 0.75))),
                   gum_color=(float(r_misc.uniform(0.5, 0.7)), float(r_misc.uniform(0.12, 0.22)),
                              float(r_misc.uniform(0.14, 0.24))))
+    return eyes, mouth
 
+
+def _occluder(r_occ: np.random.Generator, occluders: bool) -> Occluder:
+    """The occluder (none, glasses, a hand or a shape); every field is drawn even when there is none."""
     occ_kind = ""
     if occluders and r_occ.random() < 0.3:
         occ_kind = str(r_occ.choice(OCCLUDER_KINDS, p=[0.45, 0.3, 0.25]))
@@ -272,13 +308,7 @@ def sample_params(seed: int, index: int, n_identity: int, hdris: list[str],
         frame_color=_color(r_occ, 0.0, 0.5),
         tinted=bool(r_occ.random() < 0.3),
     )
-    return SampleParams(index=int(index), seed=int(seed), identity=identity, expression=weights,
-                        expression_kind=kind, head_pose_deg=pose, gaze_deg=gaze, camera=camera,
-                        lighting=lighting, skin=skin, eyes=eyes, mouth=mouth, occluder=occluder,
-                        render_seed=int(r_misc.integers(0, 2**31 - 1)),
-                        body=Body(shirt_color=_color(r_body, 0.02, 0.9), shirt_roughness=float(r_body.uniform(0.6, 1.0)),
-                                  width=float(r_body.uniform(0.9, 1.1)),
-                                  hair=float(r_body.uniform(0.75, 1.0)) if r_body.random() < 0.6 else 0.0))
+    return occluder
 
 
 def params_to_json(p: SampleParams) -> dict:

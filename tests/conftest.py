@@ -25,7 +25,7 @@ def session_cache(tmp_path_factory):
 @pytest.fixture(scope="session")
 def head_asset(session_cache):
     """The head asset built from ../shared into the session cache (one build per test session)."""
-    from models.head import load_head_asset
+    from models.head.build.build import load_head_asset
 
     return load_head_asset(cache=session_cache, log=lambda *a: None)
 

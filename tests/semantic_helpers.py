@@ -6,14 +6,14 @@ machinery); the eyeBlink shapes move the upper lid margin onto the lower one so 
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 
-from models.head.arkit import ARKIT_NAMES, OMITTED
 from models.head.asset import HeadAsset
+from models.paths import shared_dir
+from models.vocab.arkit import ARKIT_NAMES, OMITTED
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "assets" / "flame2023_open"
+SHARED = shared_dir() / "assets" / "flame2023_open"
 
 
 def make_test_asset(n_identity: int = 10, seed: int = 0) -> HeadAsset:
@@ -42,7 +42,8 @@ def make_test_asset(n_identity: int = 10, seed: int = 0) -> HeadAsset:
         lmk68_bary=lmk["lmk_b_coords"].astype(np.float32), mp478_faces=np.zeros(0, np.int64),
         mp478_bary=np.zeros((0, 3), np.float32), joint_names=(), joint_parents=(),
         joint_regressor=np.zeros((0, n), np.float32), skin_weights=np.zeros((n, 0), np.float32),
-        props={}, info={"stand_in": True})
+        props={}, eyelid_margins={}, attribution={}, builder_version=0, landmark_residual_mm=0.0,
+        asymmetry_pct_as_transferred={}, info={"stand_in": True})
     for f in dataclasses.fields(HeadAsset):  # fields the semantic code never reads
         fields.setdefault(f.name, np.zeros(0, np.float32))
     asset = HeadAsset(**fields)
@@ -51,9 +52,8 @@ def make_test_asset(n_identity: int = 10, seed: int = 0) -> HeadAsset:
 
     skin = faces[(faces < 3931).all(1)]
     lm = barycentric_points(v, faces, asset.lmk68_faces, asset.lmk68_bary)
-    asset.info["eyelid_margins"] = {side: {"upper": m.upper.tolist(), "lower": m.lower.tolist()}
-                                    for side, m in lid_margins(v, skin, lm).items()}
-    from models.semantic.losses import lid_pairs
+    asset.eyelid_margins = lid_margins(v, skin, lm)
+    from models.semantic.train.losses import lid_pairs
 
     pairs = lid_pairs(asset)
     for name in ("eyeBlinkLeft", "eyeBlinkRight"):

@@ -1,10 +1,11 @@
 import numpy as np
 import pytest
 
-from models.expressions import (CONTRADICTORY_PAIRS, INDEX, TEMPLATES, ExpressionOptions, enforce_constraints,
+from models.expressions import (ExpressionOptions, enforce_constraints,
                                 gaze_to_weights, sample_expressions, sample_one, template_weights,
                                 weights_to_gaze)
-from models.head.arkit import ARKIT_NAMES, MIRROR_PAIRS
+from models.vocab.arkit import ARKIT_NAMES, EXCLUSIVE_PAIRS, INDEX, MIRROR_PAIRS
+from models.vocab.templates import TEMPLATES
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,7 @@ def test_same_seed_same_draws():
 
 
 def test_contradictory_pairs_exclusive(draws):
-    for a, b in CONTRADICTORY_PAIRS:
+    for a, b in EXCLUSIVE_PAIRS:
         total = draws[:, INDEX[a]] + draws[:, INDEX[b]]
         assert total.max() <= 1.0 + 1e-6, (a, b)
     assert np.all(draws[:, INDEX["mouthClose"]] <= draws[:, INDEX["jawOpen"]] + 1e-6)

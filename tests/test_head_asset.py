@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 
 from models.geometry import barycentric_points
-from models.head import ARKIT_NAMES, AssetError, HeadModel, load_head_asset
+from models.head import ARKIT_NAMES, AssetError, HeadModel
+from models.head.build.build import load_head_asset
 from models.head.asset import REGION_NAMES
-from models.head.quality import check
-from models.head.sources import default_flame_path, default_landmarks_path, load_flame
+from models.head.build.quality import check
+from models.head.build.sources import default_flame_path, default_landmarks_path, load_flame
 
 
 def test_built_from_shared_files_has_arkit_shapes(head_asset):
@@ -25,7 +26,7 @@ def test_built_from_shared_files_has_arkit_shapes(head_asset):
     back = head_asset.template[:, 2] < 0.5 * (lm[0, 2] + lm[16, 2]) - 0.02  # 2 cm behind the ears
     assert back.sum() > 500
     assert np.abs(head_asset.blendshapes[:, back]).max() == 0
-    assert "FLAME 2023 Open" in head_asset.info["attribution"] and "ICT-FaceKit" in head_asset.info["attribution"]
+    assert "FLAME 2023 Open" in head_asset.attribution and "ICT-FaceKit" in head_asset.attribution
 
 
 def test_quality_targets(head_asset):
@@ -48,7 +49,7 @@ def _grid(n=21):
 
 
 def test_unfold_removes_a_fold_and_moves_little_else():
-    from models.head.shapes import folded_triangles, unfold
+    from models.head.build.shapes import folded_triangles, unfold
 
     rest, faces = _grid()
     shape = np.zeros_like(rest)
@@ -139,7 +140,7 @@ def _no_build(*args, **kwargs):
 
 
 def test_cache_is_reused_and_keyed_by_inputs(head_asset, session_cache, tmp_path, monkeypatch):
-    from models.head import build
+    from models.head.build import build
 
     cached = build.asset_path(cache=session_cache)
     assert cached.name.startswith("head-v") and cached.is_file()  # head_asset put it there
@@ -196,7 +197,7 @@ def test_full_flame_pickle_is_accepted(tmp_path):
 
 
 def test_unreadable_cached_asset_is_rebuilt(tmp_path, head_asset, monkeypatch):
-    from models.head import build
+    from models.head.build import build
 
     path = build.asset_path(cache=tmp_path)
     path.write_bytes(b"garbage")

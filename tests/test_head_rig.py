@@ -108,10 +108,10 @@ def test_addon_zip_installs_and_registers(head_asset, empty_scene, tmp_path, mon
 def test_development_addon_registers_with_the_dataset_panel(empty_scene):
     import blender_addon
     from blender_addon import panels
-    from synthetic import panel as synthetic_panel
+    from blender_addon import dataset_panel
 
     bpy = empty_scene
-    own = (*panels.CLASSES, synthetic_panel.SYNTHETIC_PT_panel)  # the head rig panel and the dataset panel
+    own = (*panels.CLASSES, dataset_panel.SYNTHETIC_PT_panel)  # the head rig panel and the dataset panel
     assert not any(cls.is_registered for cls in own)
     blender_addon.register()
     try:

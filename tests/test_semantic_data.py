@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from models.semantic import data as D
-from models.semantic.losses import Losses, lid_pairs
+from models.vocab import arkit
+from models.semantic.train.losses import Losses, lid_pairs
 from semantic_helpers import make_test_asset
 
 
@@ -33,10 +34,10 @@ def test_pool_is_cached_and_identity_dependent(asset, tmp_path):
 
 
 def test_blinks_close_on_every_identity(asset, pool):
-    from models.head.quality import eyelid_gap_mm
+    from models.head.eyelids import eyelid_gap_mm
     from models.semantic.evaluate import blink_weights
 
-    cols = D.arkit_columns(asset.shape_names)
+    cols = arkit.columns(asset.shape_names)
     for i in range(len(pool)):
         closed = D.pose(pool, np.array([i]), blink_weights(), cols)[0]
         assert eyelid_gap_mm(asset, closed) < 1.0
@@ -49,14 +50,14 @@ def test_stream_never_repeats_an_expression(asset, pool):
     w = np.concatenate([b.weights for b in batches])
     assert len(np.unique(w.round(6), axis=0)) == len(w)
     b = batches[0]
-    cols = D.arkit_columns(asset.shape_names)
+    cols = arkit.columns(asset.shape_names)
     np.testing.assert_allclose(b.meshes, D.pose(pool, b.identity, b.weights, cols), atol=1e-6)
     assert b.meshes.shape == (8, asset.n_vertices, 3)
 
 
 def test_arkit_columns_reject_unknown_names():
     with pytest.raises(ValueError, match="not ARKit names"):
-        D.arkit_columns(("smile",))
+        arkit.columns(("smile",))
 
 
 def test_losses_on_hand_made_meshes(asset):
@@ -97,10 +98,10 @@ def test_swapped_eye_term_keeps_the_fraction_of_opening(asset):
 
 def test_expression_space_tells_b_own_expression_from_a_copied_one(asset, pool):
     """B wearing weights lies in B's expression space; A's displacement with the same weights does not."""
-    from models.semantic.losses import ExpressionSpace
+    from models.semantic.train.losses import ExpressionSpace
 
     space = ExpressionSpace(pool.shapes)
-    cols = D.arkit_columns(asset.shape_names)
+    cols = arkit.columns(asset.shape_names)
     w = D.default_sampler()(np.random.default_rng(3), 4)
     a, b = np.array([0, 0, 1, 2]), np.array([1, 2, 2, 0])
     on_b = torch.as_tensor(D.pose(pool, b, w, cols) - pool.neutrals[b])

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from models.head.quality import eyelid_gap_mm
+from models.head.eyelids import eyelid_gap_mm
 from models.semantic import data as D
 from models.semantic.evaluate import blink_weights, copy_displacement, evaluate, make_heldout
 from semantic_helpers import make_test_asset

@@ -8,11 +8,13 @@ import numpy as np
 import pytest
 import torch
 
+from models.paths import project_root
 from models.semantic import data as D
-from models.semantic.export import export_onnx
 from models.model_files import ModelFileError, sha256, write_metadata
+from models.vocab import arkit
+from models.semantic.train.export import export_onnx
 from models.semantic.runtime import FILES, META, WEIGHTS_DIR, SemanticRuntime
-from models.semantic.train import build_model
+from models.semantic.train.train import build_model
 from semantic_helpers import make_test_asset
 
 
@@ -29,7 +31,7 @@ def exported(request, tmp_path_factory):
                 path.weight.normal_(0, 0.01)
     pool = D.load_pool(asset, 2, 3, cache)
     w = D.default_sampler()(np.random.default_rng(0), 2)
-    mesh = D.pose(pool, np.arange(2), w, D.arkit_columns(asset.shape_names))
+    mesh = D.pose(pool, np.arange(2), w, arkit.columns(asset.shape_names))
     out = tmp_path_factory.mktemp("weights")
     worst = export_onnx(model, out, mesh, pool.neutrals, {"asset_digest": D.asset_digest(asset)})
     return model, out, worst, mesh, pool.neutrals
@@ -114,4 +116,4 @@ def test_cli_reports_bad_weights_in_one_line(exported, tmp_path, capsys):
 def test_runtime_does_not_import_torch():
     code = ("import sys, models.semantic.runtime as r; "
             "assert 'torch' not in sys.modules, 'runtime imported torch'")
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=str(__import__('pathlib').Path(__file__).parents[1]))
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=str(project_root()))

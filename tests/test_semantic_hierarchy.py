@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from models.geometry import adjacency, components
-from models.semantic.hierarchy import build_hierarchy, load_hierarchy
-from models.semantic.spiral import spiral_indices
+from models.semantic.train.hierarchy import build_hierarchy, load_hierarchy
+from models.semantic.train.spiral import spiral_indices
 from semantic_helpers import SHARED
 
 

@@ -6,10 +6,11 @@ import pytest
 import torch
 
 from models.semantic import data as D
-from models.semantic.losses import ExpressionSpace, LossWeights, Losses, lid_pairs
-from models.semantic.networks import SCALE, SpiralConv
-from models.semantic.pca_init import fit_pca, pca_init, set_decoder_basis, set_encoder_projection
-from models.semantic.train import TrainConfig, build_model, load_trained, partner_indices, train, train_step
+from models.semantic.train.losses import ExpressionSpace, LossWeights, Losses, lid_pairs
+from models.semantic.train.networks import SCALE, SpiralConv
+from models.semantic.train.pca_init import fit_pca, pca_init, set_decoder_basis, set_encoder_projection
+from models.semantic.presets import TrainConfig
+from models.semantic.train.train import build_model, load_trained, partner_indices, train, train_step
 from semantic_helpers import make_test_asset
 
 

@@ -1,11 +1,12 @@
 """Bad input fails with a clear message before anything is rendered."""
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from models.paths import project_root
+
+ROOT = project_root()
 
 
 def run(*args):

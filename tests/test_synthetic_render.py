@@ -11,9 +11,10 @@ import cv2
 import numpy as np
 import pytest
 
+from models.paths import project_root
 from synthetic import labels
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = project_root()
 COUNT = 6
 FAST = ["--resolution", "64", "--samples", "1", "--no-denoise"]
 

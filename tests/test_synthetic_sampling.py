@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from models.expressions import CONTRADICTORY_PAIRS, INDEX
+from models.vocab.arkit import EXCLUSIVE_PAIRS, INDEX
 from synthetic.camera import frame_face, head_rotation, project
 from synthetic.config import shard_indices
 from synthetic.sampling import LIGHTING_KINDS, OCCLUDER_KINDS, sample_params
@@ -32,7 +32,7 @@ def test_ranges(draws):
     ident = np.array([d.identity for d in draws])
     assert ident.shape == (600, 60) and np.abs(ident).max() <= 2.5 * 1.2 + 1e-6
     for d in draws:
-        for a, b in CONTRADICTORY_PAIRS:
+        for a, b in EXCLUSIVE_PAIRS:
             assert d.expression[INDEX[a]] + d.expression[INDEX[b]] <= 1 + 1e-6
         assert d.expression[INDEX["tongueOut"]] == 0
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from .asset import AssetError
-from .build import asset_path, load_head_asset
+from .build.build import asset_path, load_head_asset
 
 
 def main(argv=None) -> int:
@@ -39,7 +39,7 @@ def main(argv=None) -> int:
     if args.command == "build":
         print(asset_path(args.flame, args.landmarks, args.ict, args.cache))
     elif args.command == "check":
-        from .quality import check
+        from .build.quality import check
 
         report = check(asset)
         if args.json:
@@ -48,7 +48,7 @@ def main(argv=None) -> int:
             for key, value in report.items():
                 print(f"{key}: {value}")
     else:
-        from .sheet import write_contact_sheet
+        from .build.sheet import write_contact_sheet
 
         print(write_contact_sheet(asset, args.out))
     return 0

@@ -5,6 +5,7 @@ Arrays are float32 metres, Y up, face towards +Z, +X the character's left.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import numpy as np
 from ..atomic_io import save_npz
 
 ASSET_FORMAT = "facecap-head"
-ASSET_VERSION = 1
+ASSET_VERSION = 2  # 2: eyelid margins, build metrics and attribution are typed fields, no longer in `info`
 
 REGION_NAMES = ("forehead_brows", "eyes", "nose", "cheeks", "mouth", "chin_jaw", "face")
 JOINT_NAMES = ("root", "neck", "jaw", "eye_left", "eye_right")
@@ -28,6 +29,14 @@ class Prop:
     faces: np.ndarray  # (M, 3) int32
     uv: np.ndarray  # (N, 2) per-vertex UV, may be empty
     follows: str  # "skull", "jaw", "eye_left" or "eye_right"
+
+
+@dataclasses.dataclass
+class LidMargins:
+    """The margin of each lid of one eye: vertex chains corner -> corner, both in the same direction."""
+
+    upper: np.ndarray
+    lower: np.ndarray
 
 
 @dataclasses.dataclass
@@ -54,7 +63,12 @@ class HeadAsset:
     prop_anchor_ids: np.ndarray  # skin vertices whose similarity fit places the mouth props on an identity
     jaw_shape_motion: np.ndarray  # (S, 6) rigid jaw motion of each shape: rotation vector, translation
     mirror: np.ndarray  # (V,) index of each vertex's mirror image across x = 0
-    info: dict  # provenance, attribution, input hash, build settings, metrics
+    eyelid_margins: dict[str, LidMargins]  # "left" (+X) and "right"
+    attribution: dict[str, str]  # source -> credit and licence
+    builder_version: int
+    landmark_residual_mm: float  # mean over the 51 inner 68-point landmarks after registration
+    asymmetry_pct_as_transferred: dict[str, float]  # per Left shape, before the pairs are averaged
+    info: dict  # provenance and build settings, for people to read (code reads the typed fields)
 
     @property
     def n_vertices(self) -> int:
@@ -63,6 +77,21 @@ class HeadAsset:
     @property
     def n_identity(self) -> int:
         return int(self.identity_basis.shape[2])
+
+    @property
+    def skin_faces(self) -> np.ndarray:
+        """The triangles of the skin mesh (no eyeballs)."""
+        return self.faces[np.isin(self.faces, self.head_vertices).all(1)]
+
+
+def asset_digest(asset: HeadAsset) -> str:
+    """The one digest of a head asset: what a network or a dataset made from it depends on (geometry, identity
+    basis, shapes and their names). Recorded in the semantic model's metadata and in synthetic manifests."""
+    h = hashlib.sha256()
+    for a in (asset.template, asset.faces, asset.identity_basis, asset.blendshapes):
+        h.update(np.ascontiguousarray(a).tobytes())
+    h.update(json.dumps(list(asset.shape_names)).encode())
+    return h.hexdigest()[:16]
 
 
 class AssetError(RuntimeError):
@@ -81,6 +110,8 @@ def save_asset(asset: HeadAsset, path: Path) -> None:
     for name, prop in asset.props.items():
         for key in ("vertices", "faces", "uv"):
             arrays[f"prop/{name}/{key}"] = getattr(prop, key)
+    for side, margins in asset.eyelid_margins.items():
+        arrays[f"eyelid/{side}/upper"], arrays[f"eyelid/{side}/lower"] = margins.upper, margins.lower
     meta = {
         "format": ASSET_FORMAT,
         "version": ASSET_VERSION,
@@ -89,6 +120,11 @@ def save_asset(asset: HeadAsset, path: Path) -> None:
         "joint_names": list(asset.joint_names),
         "joint_parents": list(asset.joint_parents),
         "props": {name: prop.follows for name, prop in asset.props.items()},
+        "eyelid_sides": list(asset.eyelid_margins),
+        "attribution": asset.attribution,
+        "builder_version": asset.builder_version,
+        "landmark_residual_mm": asset.landmark_residual_mm,
+        "asymmetry_pct_as_transferred": asset.asymmetry_pct_as_transferred,
         "info": asset.info,
     }
     arrays["meta_json"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
@@ -114,6 +150,8 @@ def load_asset_file(path: Path) -> HeadAsset:
         for name, follows in meta["props"].items()
     }
     regions = {key.split("/", 1)[1]: data[key] for key in data.files if key.startswith("region/")}
+    margins = {side: LidMargins(data[f"eyelid/{side}/upper"], data[f"eyelid/{side}/lower"])
+               for side in meta["eyelid_sides"]}
     return HeadAsset(
         **{name: data[name] for name in plain},
         shape_names=tuple(meta["shape_names"]),
@@ -122,5 +160,10 @@ def load_asset_file(path: Path) -> HeadAsset:
         joint_parents=tuple(meta["joint_parents"]),
         regions=regions,
         props=props,
+        eyelid_margins=margins,
+        attribution=meta["attribution"],
+        builder_version=meta["builder_version"],
+        landmark_residual_mm=meta["landmark_residual_mm"],
+        asymmetry_pct_as_transferred=meta["asymmetry_pct_as_transferred"],
         info=meta["info"],
     )

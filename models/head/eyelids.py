@@ -7,17 +7,13 @@ meeting curve just outside the eyeball and spreads that motion harmonically over
 """
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
-import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
-from scipy.sparse.linalg import spsolve
 
-from ..geometry import edges_of, uniform_laplacian
-
-# 68-point landmark ids along each eye: corner, upper, upper, corner, lower, lower (clockwise in the image)
-EYE_LANDMARKS = {"right": (36, 37, 38, 39, 40, 41), "left": (42, 43, 44, 45, 46, 47)}
+from ..geometry import (arc_length_param, edge_length_graph, edges_of, harmonic_fill, point_polyline_distance,
+                        uniform_laplacian)
+from ..vocab.landmarks68 import EYE
+from .asset import HeadAsset, LidMargins
 
 # Where the lids meet, as a fraction of the way from the lower to the upper margin (a real blink is
 # mostly the upper lid travelling down).
@@ -25,12 +21,6 @@ MEET_FRACTION = 0.3
 MARGIN_SEPARATION = 0.00002  # half the distance kept between the closed margins
 LID_CLEARANCE = 0.0005  # metres between a closed lid and the eyeball surface
 EDGE_BAND = 0.0015  # metres behind a margin that move with it
-
-
-@dataclasses.dataclass
-class LidMargins:
-    upper: np.ndarray  # vertex chain corner -> corner
-    lower: np.ndarray  # vertex chain, same corners, same direction
 
 
 def _path(graph, a: int, b: int) -> list[int]:
@@ -43,14 +33,11 @@ def _path(graph, a: int, b: int) -> list[int]:
 
 def lid_margins(vertices: np.ndarray, faces: np.ndarray, landmarks: np.ndarray) -> dict[str, LidMargins]:
     """Margins of both eyes on a mesh, `faces` restricted to the skin (no eyeballs)."""
-    e = edges_of(faces)
-    n = len(vertices)
     used = np.unique(faces)
-    length = np.linalg.norm(vertices[e[:, 0]] - vertices[e[:, 1]], axis=1)
-    graph = sp.coo_matrix((length, (e[:, 0], e[:, 1])), shape=(n, n)).tocsr()
+    graph = edge_length_graph(vertices, edges_of(faces))
     out = {}
-    for eye, ids in EYE_LANDMARKS.items():
-        near = [int(used[np.argmin(np.linalg.norm(vertices[used] - landmarks[i], axis=1))]) for i in ids]
+    for eye, opening in EYE.items():
+        near = [int(used[np.argmin(np.linalg.norm(vertices[used] - landmarks[i], axis=1))]) for i in opening.ids]
         c0, u1, u2, c1, l1, l2 = near
         upper = _path(graph, c0, u1)[:-1] + _path(graph, u1, u2)[:-1] + _path(graph, u2, c1)
         lower = _path(graph, c0, l2)[:-1] + _path(graph, l2, l1)[:-1] + _path(graph, l1, c1)
@@ -58,34 +45,25 @@ def lid_margins(vertices: np.ndarray, faces: np.ndarray, landmarks: np.ndarray) 
     return out
 
 
-def _arc_param(points: np.ndarray) -> np.ndarray:
-    seg = np.linalg.norm(np.diff(points, axis=0), axis=1)
-    t = np.r_[0, np.cumsum(seg)]
-    return t / max(t[-1], 1e-12)
-
-
-def _point_polyline_distance(points: np.ndarray, line: np.ndarray) -> np.ndarray:
-    a, b = line[:-1], line[1:]
-    ab = b - a
-    t = np.einsum("psc,sc->ps", points[:, None] - a[None], ab) / np.maximum((ab ** 2).sum(1), 1e-20)
-    closest = a[None] + np.clip(t, 0, 1)[..., None] * ab[None]
-    return np.linalg.norm(points[:, None] - closest, axis=2).min(1)
-
-
 def lid_gap_mm(vertices: np.ndarray, margins: LidMargins) -> float:
     """Largest distance from an inner margin vertex of one lid to the other lid's margin, in mm."""
     upper, lower = vertices[margins.upper], vertices[margins.lower]
-    d1 = _point_polyline_distance(upper[1:-1], lower)
-    d2 = _point_polyline_distance(lower[1:-1], upper)
+    d1 = point_polyline_distance(upper[1:-1], lower)
+    d2 = point_polyline_distance(lower[1:-1], upper)
     return float(max(d1.max(), d2.max()) * 1000)
+
+
+def eyelid_gap_mm(asset: HeadAsset, vertices: np.ndarray, sides=("left", "right")) -> float:
+    """Largest gap between the upper and lower lid margins of the given eyes of `asset`, in mm."""
+    return max(lid_gap_mm(vertices, asset.eyelid_margins[side]) for side in sides)
 
 
 def close_lids(template: np.ndarray, blink: np.ndarray, faces: np.ndarray, margins: LidMargins,
                eye_centre: np.ndarray, eye_radius: float, region_radius: float = 0.03) -> np.ndarray:
     """Corrective added to `blink` (V, 3) so the lids of one eye meet; returns the corrected blink."""
     closed = template + blink
-    up_t = _arc_param(template[margins.upper])
-    lo_t = _arc_param(template[margins.lower])
+    up_t = arc_length_param(template[margins.upper])
+    lo_t = arc_length_param(template[margins.lower])
     up, lo = closed[margins.upper], closed[margins.lower]
 
     def curve(t, pts, pts_t):
@@ -113,12 +91,12 @@ def close_lids(template: np.ndarray, blink: np.ndarray, faces: np.ndarray, margi
     band = dist.min(1) < EDGE_BAND
     fixed_val = np.r_[fixed_val, fixed_val[dist[band].argmin(1)]]
     fixed_ids = np.r_[fixed_ids, near[band]]
-    correction = _harmonic_fill(template, faces, fixed_ids, fixed_val, eye_centre, region_radius)
+    correction = _lid_correction(template, faces, fixed_ids, fixed_val, eye_centre, region_radius)
     corrected = blink + correction
     return keep_outside_eyeball(template, corrected, faces, eye_centre, eye_radius, region_radius)
 
 
-def _harmonic_fill(template, faces, fixed_ids, fixed_val, centre, radius):
+def _lid_correction(template, faces, fixed_ids, fixed_val, centre, radius):
     """Values at fixed_ids, zero outside a ball around `centre`, harmonic in between."""
     n = len(template)
     used = np.unique(faces)
@@ -126,15 +104,9 @@ def _harmonic_fill(template, faces, fixed_ids, fixed_val, centre, radius):
     inside[used] = np.linalg.norm(template[used] - centre, axis=1) < radius
     free = inside.copy()
     free[fixed_ids] = False
-    lap = uniform_laplacian(faces, n)
     values = np.zeros((n, 3))
     values[fixed_ids] = fixed_val
-    free_ids = np.where(free)[0]
-    known = np.where(~free)[0]
-    a = lap[free_ids][:, free_ids].tocsc()
-    rhs = -lap[free_ids][:, known] @ values[known]
-    values[free_ids] = np.column_stack([spsolve(a, rhs[:, k]) for k in range(3)])
-    return values
+    return harmonic_fill(uniform_laplacian(faces, n), values, free)
 
 
 def keep_outside_eyeball(template, blink, faces, centre, radius, region_radius=0.03, iterations=20):

@@ -14,7 +14,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from ..geometry import similarity_transform
-from .arkit import ARKIT_NAMES
+from ..vocab.arkit import ARKIT_NAMES, columns
 from .asset import HeadAsset
 
 ROTATION_JOINTS = ("neck", "jaw", "eye_left", "eye_right")
@@ -50,7 +50,7 @@ class HeadModel:
         self.regressor = asset.joint_regressor.astype(np.float64)
         self.weights = asset.skin_weights.astype(np.float64)
         self.shape_names = asset.shape_names
-        self._arkit_columns = np.array([ARKIT_NAMES.index(n) for n in asset.shape_names])
+        self._arkit_columns = columns(asset.shape_names)
 
     def shape_weights(self, weights, batch: int) -> np.ndarray:
         """Accept weights in the asset's shape order (S) or in full ARKIT_NAMES order (52)."""

@@ -9,14 +9,15 @@ from pathlib import Path
 
 
 def _asset(args):
-    from models.head.build import load_head_asset
+    from models.head.build.build import load_head_asset
 
     return load_head_asset(log=lambda *a: print(*a, file=sys.stderr))
 
 
 def _checkpoint(args, asset) -> Path:
     from models.semantic import data as D
-    from models.semantic.train import PRESETS, run_dir_for
+    from models.semantic.presets import PRESETS
+    from models.semantic.train.train import run_dir_for
 
     if args.checkpoint:
         return Path(args.checkpoint)
@@ -30,7 +31,8 @@ def _checkpoint(args, asset) -> Path:
 
 
 def cmd_train(args) -> int:
-    from models.semantic.train import PRESETS, train
+    from models.semantic.presets import PRESETS
+    from models.semantic.train.train import train
 
     config = PRESETS[args.preset]
     overrides = {k: v for k, v in (("minutes", args.minutes), ("steps", args.steps), ("pool", args.pool),
@@ -53,9 +55,11 @@ def cmd_export(args) -> int:
 
     from models.semantic import data as D
     from models.semantic.evaluate import report
-    from models.semantic.export import export_onnx, model_card
+    from models.semantic.train.export import export_onnx, model_card
     from models.semantic.runtime import SemanticRuntime
-    from models.semantic.train import load_trained
+    from models.atomic_io import write_text
+    from models.semantic.train.train import load_trained
+    from models.vocab import arkit
 
     asset = _asset(args)
     ckpt = _checkpoint(args, asset)
@@ -63,14 +67,14 @@ def cmd_export(args) -> int:
     info = torch.load(ckpt, map_location="cpu", weights_only=False)
     pool = D.load_pool(asset, 2, D.VALIDATION_SEED, args.cache)
     weights = D.default_sampler()(__import__("numpy").random.default_rng(0), 2)
-    example = D.pose(pool, __import__("numpy").arange(2), weights, D.arkit_columns(asset.shape_names))
+    example = D.pose(pool, __import__("numpy").arange(2), weights, arkit.columns(asset.shape_names))
     meta = {"asset_digest": D.asset_digest(asset), "preset": args.preset, "steps": info["step"],
             "minutes": info["elapsed"] / 60, "device": info["config"]["device"], "checkpoint": ckpt.name}
     worst = export_onnx(model, args.out, example, pool.neutrals, meta)
     print(f"exported to {args.out} (ONNX Runtime vs torch: {worst:.2e})", file=sys.stderr)
     runtime = SemanticRuntime(args.out)
     scores = report(asset, runtime.retarget, args.cache)
-    (Path(args.out) / "semantic_model_card.md").write_text(model_card(runtime.meta, scores, info["config"]))
+    write_text(Path(args.out) / "semantic_model_card.md", model_card(runtime.meta, scores, info["config"]))
     print(json.dumps(scores))
     return 0
 
@@ -84,7 +88,7 @@ def cmd_eval(args) -> int:
     if args.checkpoint:
         import torch
 
-        from models.semantic.train import load_trained
+        from models.semantic.train.train import load_trained
 
         asset = _asset(args)
         model = load_trained(asset, Path(args.checkpoint), args.cache, log=lambda m: print(m, file=sys.stderr))
@@ -117,7 +121,7 @@ def main(argv=None) -> int:
     from models.model_files import ModelFileError
     from models.semantic.data import default_cache_dir
     from models.semantic.runtime import WEIGHTS_DIR
-    from models.semantic.train import PRESETS
+    from models.semantic.presets import PRESETS
 
     p = argparse.ArgumentParser(prog="python -m models.semantic", description=__doc__)
     p.add_argument("--cache", type=Path, default=default_cache_dir(), help="cache folder (hierarchy, identities, runs)")

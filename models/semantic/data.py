@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
 
 from models.atomic_io import save_npz
-from models.head.arkit import ARKIT_NAMES
+from models.head.asset import asset_digest  # noqa: F401  (D.asset_digest: the one asset digest)
+from models.vocab import arkit
 from models.semantic.transfer import DeformationTransfer
 
 POOL_VERSION = 1
@@ -36,25 +36,9 @@ class IdentityPool:
 
 
 def default_cache_dir() -> Path:
-    from models.head.build import cache_dir
+    from models.paths import cache_dir
 
     return cache_dir() / "semantic"
-
-
-def asset_digest(asset) -> str:
-    h = hashlib.sha256()
-    for a in (asset.template, asset.faces, asset.identity_basis, asset.blendshapes):
-        h.update(np.ascontiguousarray(a).tobytes())
-    h.update(json.dumps(list(asset.shape_names)).encode())
-    return h.hexdigest()[:16]
-
-
-def arkit_columns(shape_names) -> np.ndarray:
-    """Column of each asset shape in an ARKIT_NAMES-ordered weight vector."""
-    unknown = [n for n in shape_names if n not in ARKIT_NAMES]
-    if unknown:
-        raise ValueError(f"asset shapes {unknown} are not ARKit names; rebuild the head asset")
-    return np.array([ARKIT_NAMES.index(n) for n in shape_names], np.int64)
 
 
 def sample_betas(rng: np.random.Generator, n: int, k: int, sigma: float = 1.0, clip: float = 2.5) -> np.ndarray:
@@ -73,10 +57,8 @@ def close_blinks(asset, neutral: np.ndarray, shapes: np.ndarray) -> np.ndarray:
     stop short or overshoot by a millimetre or more, and a blink must stay a closed eye on every face."""
     from models.geometry import fit_sphere
     from models.head import eyelids
-    from models.head.quality import lid_margins, skin_faces
-
-    margins = lid_margins(asset)
-    faces = skin_faces(asset)
+    margins = asset.eyelid_margins
+    faces = asset.skin_faces
     shapes = shapes.copy()
     for side, eyeball in (("left", asset.eyeball_left), ("right", asset.eyeball_right)):
         name = "eyeBlink" + side.capitalize()
@@ -137,7 +119,7 @@ class TrainingStream:
 
     def __init__(self, pool: IdentityPool, shape_names, sampler, seed: int = TRAIN_SEED):
         self.pool = pool
-        self.columns = arkit_columns(shape_names)
+        self.columns = arkit.columns(shape_names)
         self.sampler = sampler
         self.rng = np.random.default_rng(seed)
 

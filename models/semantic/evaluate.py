@@ -1,7 +1,7 @@
 """The fixed held-out evaluation: identities and expressions drawn from a seed training never uses.
 
 Every metric is the mean Euclidean vertex distance over the face region in mm, except blink_gap_mm
-(the lead's eyelid-gap measure: largest upper/lower lid margin gap over both eyes). A method is a
+(`models.head.eyelids.eyelid_gap_mm`: the largest upper/lower lid margin gap over both eyes). A method is a
 ``retarget(mesh, source_neutral, target_neutral) -> mesh`` function on (B, V, 3) arrays in metres:
   recon_mm             A's expression re-created on A
   retarget_mm          A's expression put on B, against B wearing A's ARKit weights
@@ -14,7 +14,8 @@ import dataclasses
 
 import numpy as np
 
-from models.head.arkit import ARKIT_NAMES
+from models.vocab import arkit
+from models.vocab.arkit import ARKIT_NAMES
 from models.semantic import data as D
 
 HELDOUT_IDENTITIES = 12
@@ -45,7 +46,7 @@ def make_heldout(asset, cache_dir, n_identities: int = HELDOUT_IDENTITIES,
     b = a2.copy()
     while (clash := (b == a) | (b == a2)).any():
         b[clash] = rng.integers(0, n_identities, int(clash.sum()))
-    return HeldOut(pool, w, a, a2, b, D.arkit_columns(asset.shape_names), asset.regions["face"].astype(bool))
+    return HeldOut(pool, w, a, a2, b, arkit.columns(asset.shape_names), asset.regions["face"].astype(bool))
 
 
 def blink_weights() -> np.ndarray:
@@ -95,7 +96,7 @@ TARGETS = {"recon_mm": 0.5, "retarget_mm": 1.0, "blink_gap_mm": 1.0}
 
 
 def report(asset, retarget, cache_dir) -> dict:
-    from models.head.quality import eyelid_gap_mm
+    from models.head.eyelids import eyelid_gap_mm
 
     held = make_heldout(asset, cache_dir)
     gap = lambda v: eyelid_gap_mm(asset, v)  # noqa: E731

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from models.model_files import ModelFileError, load_model_files
+from models.paths import weights_dir
 
-WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
+WEIGHTS_DIR = weights_dir()
 FILES = {"expression": "semantic_expression_encoder.onnx", "identity": "semantic_identity_encoder.onnx",
          "decoder": "semantic_decoder.onnx"}
 META = "semantic.json"

@@ -13,8 +13,8 @@ import torch
 
 from models.atomic_io import atomic_write
 from models.model_files import write_metadata
-from models.semantic.losses import LossWeights
-from models.semantic.networks import SemanticAutoencoder
+from models.semantic.train.losses import LossWeights
+from models.semantic.train.networks import SemanticAutoencoder
 from models.semantic.runtime import FILES, META
 
 PARITY_TOL = 1e-4

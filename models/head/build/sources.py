@@ -3,26 +3,17 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 import pickle
 from pathlib import Path
 
 import numpy as np
 
-from .asset import AssetError
+from ...paths import shared_dir
+from ..asset import AssetError
 
 FLAME_VERTICES = 5023
 FLAME_FACES = 9976
 ICT_VERTICES = 26719
-
-
-def project_root() -> Path:
-    return Path(__file__).resolve().parents[2]
-
-
-def shared_dir() -> Path:
-    """`../shared` beside the project root, or $FACECAP_SHARED."""
-    return Path(os.environ.get("FACECAP_SHARED", project_root().parent / "shared"))
 
 
 def default_flame_path() -> Path:

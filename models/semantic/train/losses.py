@@ -26,8 +26,8 @@ import dataclasses
 import numpy as np
 import torch
 
-from models.geometry import edges_of
-from models.semantic.networks import SCALE
+from models.geometry import arc_length_param, edges_of
+from models.semantic.train.networks import SCALE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,18 +43,10 @@ class LossWeights:
 
 def lid_pairs(asset) -> np.ndarray:
     """(P, 2) (upper, lower) lid-margin vertex pairs of both eyes, matched by arc length, corners dropped."""
-    from models.head.quality import lid_margins
-
     pairs = []
-    for margins in lid_margins(asset).values():
+    for margins in asset.eyelid_margins.values():
         up, lo = margins.upper, margins.lower
-
-        def arc(chain):
-            seg = np.linalg.norm(np.diff(asset.template[chain], axis=0), axis=1)
-            t = np.concatenate([[0.0], np.cumsum(seg)])
-            return t / max(t[-1], 1e-12)
-
-        tu, tl = arc(up), arc(lo)
+        tu, tl = arc_length_param(asset.template[up]), arc_length_param(asset.template[lo])
         for i in range(1, len(up) - 1):
             j = int(np.argmin(np.abs(tl[1:-1] - tu[i]))) + 1 if len(lo) > 2 else 0
             pairs.append((up[i], lo[j]))

@@ -12,15 +12,16 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
-from ..geometry import adjacency, edges_of
+from ...geometry import adjacency, edge_length_graph, edges_of
+from ...vocab import landmarks68 as L68
 
 PART_SEEDS = {
-    "forehead_brows": list(range(17, 27)),
-    "eyes": list(range(36, 48)),
-    "nose": list(range(27, 36)),
-    "mouth": list(range(48, 68)),
-    "chin_jaw": list(range(5, 12)),
-    "cheeks": [1, 2, 3, 4, 12, 13, 14, 15],
+    "forehead_brows": list(L68.BROWS),
+    "eyes": list(L68.EYES_ALL),
+    "nose": list(L68.NOSE),
+    "mouth": list(L68.MOUTH),
+    "chin_jaw": list(L68.CHIN_CONTOUR),
+    "cheeks": list(L68.CHEEK_CONTOUR),
 }
 MOVE_THRESHOLD = 0.0003
 
@@ -37,13 +38,12 @@ def compute_regions(vertices: np.ndarray, skin_faces: np.ndarray, blendshapes: n
 
     e = edges_of(skin_faces)
     keep = face[e[:, 0]] & face[e[:, 1]]
-    e = e[keep]
-    length = np.linalg.norm(vertices[e[:, 0]] - vertices[e[:, 1]], axis=1)
-    graph = sp.coo_matrix((length, (e[:, 0], e[:, 1])), shape=(n, n)).tocsr()
+    graph = edge_length_graph(vertices, e[keep])
     face_ids = np.where(face)[0]
     seeds = dict(PART_SEEDS)
     # cheek seeds between the outer eye corners and the mouth corners
-    extra = {"cheeks": [0.5 * (landmarks[36] + landmarks[48]), 0.5 * (landmarks[45] + landmarks[54])]}
+    extra = {"cheeks": [0.5 * (landmarks[L68.EYE[side].corners[k]] + landmarks[L68.MOUTH_CORNER[side]])
+                        for side, k in (("right", 0), ("left", 1))]}
     distances = []
     for name, ids in seeds.items():
         points = [landmarks[i] for i in ids] + extra.get(name, [])

@@ -3,38 +3,24 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..geometry import fit_sphere
-from . import eyelids, shapes
-from .asset import HeadAsset
+from ...geometry import fit_sphere
+from .. import eyelids
+from . import shapes
+from ..asset import HeadAsset
 
 TARGETS = {"eyelid_gap_mm": ("<", 0.5), "mirror_asymmetry_pct": ("<", 5.0), "flipped_triangles": ("==", 0),
            "landmark_residual_mm": ("<", 2.0)}
-
-
-def lid_margins(asset: HeadAsset) -> dict[str, eyelids.LidMargins]:
-    return {side: eyelids.LidMargins(np.array(m["upper"]), np.array(m["lower"]))
-            for side, m in asset.info["eyelid_margins"].items()}
-
-
-def eyelid_gap_mm(asset: HeadAsset, vertices: np.ndarray, sides=("left", "right")) -> float:
-    """Largest gap between the upper and lower lid margins of the given eyes, in mm."""
-    margins = lid_margins(asset)
-    return max(eyelids.lid_gap_mm(vertices, margins[side]) for side in sides)
-
-
-def skin_faces(asset: HeadAsset) -> np.ndarray:
-    return asset.faces[np.isin(asset.faces, asset.head_vertices).all(1)]
 
 
 def check(asset: HeadAsset) -> dict:
     template = asset.template.astype(np.float64)
     blend = asset.blendshapes.astype(np.float64)
     names = list(asset.shape_names)
-    faces = skin_faces(asset)
+    faces = asset.skin_faces
     gaps, inside = {}, 0
     for side in ("left", "right"):
         closed = template + blend[names.index("eyeBlink" + side.capitalize())]
-        gaps[side] = eyelid_gap_mm(asset, closed, (side,))
+        gaps[side] = eyelids.eyelid_gap_mm(asset, closed, (side,))
         eyeball = asset.eyeball_left if side == "left" else asset.eyeball_right
         centre, radius = fit_sphere(template[eyeball])
         inside += eyelids.inside_eyeball_count(template, closed, faces, centre, radius)
@@ -46,13 +32,13 @@ def check(asset: HeadAsset) -> dict:
         "shapes": names,
         "omitted": list(asset.omitted),
         "eyelid_gap_mm": round(max(gaps.values()), 4),
-        "eyelid_gap_mm_open": round(eyelid_gap_mm(asset, template), 3),
+        "eyelid_gap_mm_open": round(eyelids.eyelid_gap_mm(asset, template), 3),
         "lid_vertices_inside_eyeball": inside,
         "mirror_asymmetry_pct": round(max(asym.values()), 4),
-        "mirror_asymmetry_pct_as_transferred": round(max(asset.info["asymmetry_pct_as_transferred"].values()), 2),
+        "mirror_asymmetry_pct_as_transferred": round(max(asset.asymmetry_pct_as_transferred.values()), 2),
         "flipped_triangles": int(sum(flipped.values())),
         "flipped_by_shape": {k: v for k, v in flipped.items() if v},
-        "landmark_residual_mm": round(asset.info["landmark_residual_mm"], 4),
+        "landmark_residual_mm": round(asset.landmark_residual_mm, 4),
         "mediapipe_landmarks": int(len(asset.mp478_faces)),
     }
     report["targets_met"] = all(_meets(report[key], op, value) for key, (op, value) in TARGETS.items())

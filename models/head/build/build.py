@@ -3,20 +3,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 
-from ..geometry import barycentric_points, components, fit_sphere, triangulate_quads
-from . import eyelids, regions, registration, rigging, shapes
-from .arkit import MIRROR_PAIRS, OMITTED
-from .asset import JOINT_NAMES, JOINT_PARENTS, AssetError, HeadAsset, load_asset_file, save_asset
+from ...geometry import barycentric_points, components, fit_sphere, triangulate_quads
+from .. import eyelids
+from . import regions, registration, rigging, shapes
+from ...vocab import landmarks68 as L68
+from ...vocab.arkit import MIRROR_PAIRS, OMITTED
+from ..asset import JOINT_NAMES, JOINT_PARENTS, AssetError, HeadAsset, load_asset_file, save_asset
 from .mediapipe_fit import fit_mediapipe_correspondence
 from .props import build_props
+from ...paths import cache_dir
 from .sources import (default_flame_path, default_ict_path, default_landmarks_path, file_digest, load_flame,
-                      load_ict, project_root)
+                      load_ict)
 
 BUILDER_VERSION = 1
 BACK_OF_HEAD = 0.02  # metres behind the ears over which expressions fade out
@@ -31,15 +33,13 @@ ATTRIBUTION = {
 }
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("FACECAP_CACHE", project_root() / ".cache"))
-
-
 def input_key(flame: Path, landmarks: Path, ict: Path) -> str:
     h = hashlib.sha256(f"builder-v{BUILDER_VERSION}".encode())
     # the builder's own code is an input too: a changed algorithm never serves a stale asset
-    package = Path(__file__).resolve().parent
-    for source in sorted(package.glob("*.py")) + [package.parent / "geometry.py", package.parent / "raster.py"]:
+    models = Path(__file__).resolve().parents[2]
+    sources = [*sorted((models / "head" / "build").glob("*.py")), *sorted((models / "head").glob("*.py")),
+               *sorted((models / "vocab").glob("*.py")), models / "geometry.py", models / "raster.py"]
+    for source in sources:
         h.update(source.read_bytes())
     for path in (flame, landmarks, ict):
         if not Path(path).is_file():
@@ -78,41 +78,18 @@ def build_head_asset(flame_path: Path | None = None, landmarks_path: Path | None
     flame = load_flame(flame_path, landmarks_path)
     ict = load_ict(ict_path)
     template, faces = flame.template, flame.faces
-    n = len(template)
-
-    labels = components(faces, n)
-    sizes = np.bincount(labels)
-    head_label = sizes.argmax()
-    head = np.where(labels == head_label)[0]
-    eyes = [np.where(labels == k)[0] for k in range(len(sizes)) if k != head_label]
-    if len(eyes) != 2:
-        raise AssetError(f"FLAME mesh has {len(sizes)} parts; expected the head and two eyeballs")
-    eyeball_left, eyeball_right = sorted(eyes, key=lambda ids: -template[ids, 0].mean())  # +X is left
+    head, eyeball_left, eyeball_right = flame_parts(template, faces)
     skin_faces = faces[np.isin(faces, head).all(1)]
     landmarks68 = barycentric_points(template, faces, flame.lmk68_faces, flame.lmk68_bary)
 
     log("aligning ICT-FaceKit to FLAME and registering the surfaces")
-    sim = registration.align_similarity(ict.neutral[ict.landmarks68], landmarks68)
-    ict_aligned = sim.apply(ict.neutral)
-    ict_tris = triangulate_quads(ict.quads)
-    skin_mask = np.zeros(len(ict_aligned), bool)
-    for name in ICT_SKIN_REGIONS:
-        a, b = ict.regions[name]
-        skin_mask[a:b + 1] = True
-    ict_skin_tris = ict_tris[skin_mask[ict_tris].all(1)]
-    ict_lm = ict_aligned[ict.landmarks68]
-    target_zones = registration.split_lips_geodesic(
-        registration.zone_labels(ict_aligned, ict_lm), ict_aligned, ict_skin_tris, ict_lm)
-    source_zones = registration.split_lips_geodesic(
-        registration.zone_labels(template, landmarks68), template, skin_faces, landmarks68)
-    corr = registration.register(template, faces, head, flame.lmk68_faces, flame.lmk68_bary, ict_aligned,
-                                 ict_skin_tris, ict_lm, source_zones=source_zones, target_zones=target_zones)
+    sim, corr, ict_skin_tris = register_ict(ict, flame, head, skin_faces, landmarks68)
     log(f"  landmark residual {corr.landmark_residual_mm:.2f} mm")
 
     log("transferring the ARKit shapes")
     deltas = shapes.arkit_deltas(ict.expr_names, ict.expr_deltas)
     names, blend = shapes.transfer_displacements(deltas, sim.apply_vector, ict_skin_tris, corr.triangles,
-                                                 corr.bary, head, n)
+                                                 corr.bary, head, len(template))
     falloff = back_of_head_falloff(template, landmarks68)[None, :, None]
     blend *= falloff
     mirror = shapes.mirror_map(template, [(head, head), (eyeball_left, eyeball_right),
@@ -121,32 +98,29 @@ def build_head_asset(flame_path: Path | None = None, landmarks_path: Path | None
     margins = eyelids.lid_margins(template, skin_faces, landmarks68)
     spheres = {side: fit_sphere(template[ids]) for side, ids in (("left", eyeball_left), ("right", eyeball_right))}
     blend = finish_shapes(names, blend, template, skin_faces, mirror, margins, spheres, falloff)
+
     log("regions, rig, landmarks and props")
     region_masks = regions.compute_regions(template, skin_faces, blend, landmarks68)
     regressor, weights = rigging.build_rig(template, faces, head, eyeball_left, eyeball_right, landmarks68,
                                            blend[names.index("jawOpen")])
-    head_faces_mask = np.isin(faces, head).all(1)
-    lips = region_masks["mouth"] & (np.linalg.norm(template[:, None] - landmarks68[None, 48:60], axis=2).min(1) < 0.006)
-    brows = (labels == head_label) & (np.linalg.norm(template[:, None] - landmarks68[None, 17:27], axis=2).min(1) < 0.006)
-    mp_tri, mp_bary, mp_spread = fit_mediapipe_correspondence(template, faces, head_faces_mask, eyeball_left,
-                                                              eyeball_right, lips, brows)
+    head_mask = np.zeros(len(template), bool)
+    head_mask[head] = True
+    lips = region_masks["mouth"] & _near(template, landmarks68[list(L68.LIPS_OUTER)], 0.006)
+    brows = head_mask & _near(template, landmarks68[list(L68.BROWS)], 0.006)
+    mp_tri, mp_bary, mp_spread = fit_mediapipe_correspondence(template, faces, np.isin(faces, head).all(1),
+                                                              eyeball_left, eyeball_right, lips, brows)
     jaw_pivot = regressor[JOINT_NAMES.index("jaw")] @ template
     props, jaw_motion = build_props(ict, sim.apply, sim.apply_vector, template, corr.registered, head, spheres,
                                     deltas, names, jaw_pivot)
     anchors = np.where(region_masks["mouth"] | region_masks["nose"] | region_masks["chin_jaw"])[0]
 
     info = {
-        "builder_version": BUILDER_VERSION,
         "inputs": {"flame": str(flame_path or default_flame_path()), "flame_kind": flame.kind,
                    "landmarks": str(landmarks_path or default_landmarks_path()),
                    "ict": str(ict_path or default_ict_path())},
-        "attribution": ATTRIBUTION,
         "similarity_scale": sim.scale,
-        "landmark_residual_mm": corr.landmark_residual_mm,
         "registration_distance_mm_p50_p99": [float(np.percentile(corr.distance, q) * 1000) for q in (50, 99)],
-        "asymmetry_pct_as_transferred": asymmetry_transferred,
         "mediapipe_spread_mm_median": float(np.median(mp_spread) * 1000),
-        "eyelid_margins": {side: {"upper": m.upper.tolist(), "lower": m.lower.tolist()} for side, m in margins.items()},
         "processing": ["displacement transfer through zoned dense correspondence",
                        "blink corrective (lids meet 30% of the way from the lower lid, 0.5 mm off the eyeball)",
                        "Left/Right pairs averaged into exact mirror images",
@@ -163,8 +137,47 @@ def build_head_asset(flame_path: Path | None = None, landmarks_path: Path | None
         mp478_faces=mp_tri, mp478_bary=mp_bary.astype(np.float32),
         joint_names=JOINT_NAMES, joint_parents=JOINT_PARENTS, joint_regressor=regressor,
         skin_weights=weights, props=props, prop_anchor_ids=anchors, jaw_shape_motion=jaw_motion,
-        mirror=mirror, info=json.loads(json.dumps(info)),
+        mirror=mirror, eyelid_margins=margins, attribution=dict(ATTRIBUTION), builder_version=BUILDER_VERSION,
+        landmark_residual_mm=float(corr.landmark_residual_mm),
+        asymmetry_pct_as_transferred={k: float(v) for k, v in asymmetry_transferred.items()},
+        info=json.loads(json.dumps(info)),
     )
+
+
+def flame_parts(template: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Vertex ids of the head (the largest part) and of the left (+X) and right eyeballs."""
+    labels = components(faces, len(template))
+    sizes = np.bincount(labels)
+    head_label = sizes.argmax()
+    head = np.where(labels == head_label)[0]
+    eyes = [np.where(labels == k)[0] for k in range(len(sizes)) if k != head_label]
+    if len(eyes) != 2:
+        raise AssetError(f"FLAME mesh has {len(sizes)} parts; expected the head and two eyeballs")
+    eyeball_left, eyeball_right = sorted(eyes, key=lambda ids: -template[ids, 0].mean())  # +X is left
+    return head, eyeball_left, eyeball_right
+
+
+def register_ict(ict, flame, head, skin_faces, landmarks68):
+    """ICT-FaceKit aligned onto FLAME (a similarity) and FLAME's head registered onto ICT's skin, zone by zone.
+
+    Returns the similarity, the correspondence and ICT's skin triangles."""
+    sim = registration.align_similarity(ict.neutral[ict.landmarks68], landmarks68)
+    ict_aligned = sim.apply(ict.neutral)
+    ict_tris = triangulate_quads(ict.quads)
+    skin_mask = np.zeros(len(ict_aligned), bool)
+    for name in ICT_SKIN_REGIONS:
+        a, b = ict.regions[name]
+        skin_mask[a:b + 1] = True
+    ict_skin_tris = ict_tris[skin_mask[ict_tris].all(1)]
+    ict_lm = ict_aligned[ict.landmarks68]
+    target_zones = registration.split_lips_geodesic(
+        registration.zone_labels(ict_aligned, ict_lm), ict_aligned, ict_skin_tris, ict_lm)
+    source_zones = registration.split_lips_geodesic(
+        registration.zone_labels(flame.template, landmarks68), flame.template, skin_faces, landmarks68)
+    corr = registration.register(flame.template, flame.faces, head, flame.lmk68_faces, flame.lmk68_bary,
+                                 ict_aligned, ict_skin_tris, ict_lm, source_zones=source_zones,
+                                 target_zones=target_zones)
+    return sim, corr, ict_skin_tris
 
 
 def finish_shapes(names, blend, template, skin_faces, mirror, margins, spheres, falloff):
@@ -201,8 +214,12 @@ def finish_shapes(names, blend, template, skin_faces, mirror, margins, spheres, 
     return blend
 
 
+def _near(points: np.ndarray, targets: np.ndarray, radius: float) -> np.ndarray:
+    return np.linalg.norm(points[:, None] - targets[None], axis=2).min(1) < radius
+
+
 def back_of_head_falloff(template: np.ndarray, landmarks68: np.ndarray) -> np.ndarray:
     """1 in front of the ears, 0 from 2 cm behind them: expressions never reach the back of the head."""
-    ear_z = 0.5 * (landmarks68[0, 2] + landmarks68[16, 2])
+    ear_z = 0.5 * (landmarks68[L68.JAW_END["right"], 2] + landmarks68[L68.JAW_END["left"], 2])
     x = np.clip((template[:, 2] - (ear_z - BACK_OF_HEAD)) / BACK_OF_HEAD, 0, 1)
     return x * x * (3 - 2 * x)

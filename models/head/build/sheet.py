@@ -5,9 +5,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..raster import look_at_camera, shade
-from .asset import HeadAsset
-from .model import HeadModel
+from ...atomic_io import atomic_path
+from ...raster import look_at_camera, shade
+from ..asset import HeadAsset
+from ..model import HeadModel
 
 SHEET_IDENTITIES = {"mean": 0.0, "+2 sd": 2.0, "-2 sd": -2.0}
 
@@ -60,8 +61,7 @@ def write_contact_sheet(asset: HeadAsset, path: Path, tile: int = 200, columns: 
         blocks += [header, block]
     sheet = np.vstack(blocks)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.png")
-    cv2.imwrite(str(tmp), sheet[..., ::-1])
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        if not cv2.imwrite(str(tmp), sheet[..., ::-1]):
+            raise OSError(f"could not write the contact sheet to {path}")
     return path

@@ -22,7 +22,7 @@ import dataclasses
 import numpy as np
 import torch
 
-from models.semantic.networks import SCALE, SemanticAutoencoder
+from models.semantic.train.networks import SCALE, SemanticAutoencoder
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The add-on panel: registration, the command it builds, and the background process it drives."""
+"""The dataset panel: registration, the command it builds, and the render job it drives (through jobs.Job)."""
 import sys
 import time
 from pathlib import Path
@@ -9,7 +9,9 @@ bpy = pytest.importorskip("bpy")
 
 from synthetic import labels  # noqa: E402
 from synthetic.cli import build_parser  # noqa: E402
-from synthetic.panel import RenderProcess, register, render_arguments, unregister  # noqa: E402
+from blender_addon.dataset_panel import DEVICES, register, render_arguments, unregister  # noqa: E402
+from blender_addon.jobs import Job  # noqa: E402
+from synthetic.config import DEVICES as GENERATOR_DEVICES  # noqa: E402
 
 FAST = ["--resolution", "64", "--samples", "1", "--no-denoise"]
 
@@ -29,8 +31,9 @@ def test_register_and_arguments(registered, tmp_path):
     s.out, s.count, s.seed, s.shard, s.workers, s.masks = str(tmp_path), 12, 3, "1/4", 2, True
     args = build_parser().parse_args(render_arguments(s))
     assert (args.count, args.seed, args.shard, args.workers, args.resolution) == (12, 3, "1/4", 2, 256)
-    assert args.masks and args.device == "auto"
+    assert args.masks and args.device == "auto" and args.progress_json
     assert Path(args.out) == tmp_path
+    assert DEVICES == GENERATOR_DEVICES  # one device list, the generator's
 
 
 def _wait(job, until, timeout=120):
@@ -40,19 +43,21 @@ def _wait(job, until, timeout=120):
         if until(code):
             return code
         time.sleep(0.05)
-    raise AssertionError("timed out: " + "\n".join(job.tail))
+    raise AssertionError("timed out: " + "\n".join(job.log))
 
 
 def test_background_render_reports_progress(tmp_path):
-    job = RenderProcess([sys.executable, "-m", "synthetic", "render", "--out", str(tmp_path), "--count", "2",
-                         "--seed", "1", *FAST])
+    job = Job([sys.executable, "-m", "synthetic", "render", "--out", str(tmp_path), "--count", "2",
+               "--seed", "1", "--progress-json", *FAST])
     code = _wait(job, lambda c: c is not None)
-    assert code == 0 and job.fraction == 1.0 and (job.done, job.total) == (2, 2)
+    assert code == 0 and job.fraction == 1.0 and (job.done, job.total, job.stage) == (2, 2, "render")
+    assert job.result == {"out": str(tmp_path), "samples": 2, "shard": [0, 1]}
+    assert any("[synthetic] finished" in line for line in job.log)  # the human log arrives on stderr
 
 
 def test_cancel_stops_and_keeps_finished_samples(tmp_path):
-    job = RenderProcess([sys.executable, "-m", "synthetic", "render", "--out", str(tmp_path), "--count", "60",
-                         "--seed", "1", *FAST])
+    job = Job([sys.executable, "-m", "synthetic", "render", "--out", str(tmp_path), "--count", "60",
+               "--seed", "1", "--progress-json", *FAST])
     _wait(job, lambda c: job.done >= 1 or c is not None)
     job.cancel()
     assert job.proc.poll() is not None
@@ -61,7 +66,7 @@ def test_cancel_stops_and_keeps_finished_samples(tmp_path):
 
 
 def test_failed_render_reports_the_error(tmp_path):
-    job = RenderProcess([sys.executable, "-m", "synthetic", "render", "--out", str(tmp_path), "--count", "0",
-                         "--seed", "1"])
+    job = Job([sys.executable, "-m", "synthetic", "render", "--out", str(tmp_path), "--count", "0",
+               "--seed", "1", "--progress-json"])
     code = _wait(job, lambda c: c is not None)
-    assert code == 2 and "--count 0" in job.error_message()
+    assert code == 2 and job.errors and "--count 0" in job.errors[-1] and "--count 0" in job.error_message()

@@ -6,8 +6,24 @@ import scipy.sparse as sp
 from scipy.optimize import linear_sum_assignment, minimize
 from scipy.spatial.distance import cdist
 
-from ..geometry import adjacency, edges_of, face_normals, uniform_laplacian
-from .arkit import ARKIT_NAMES, MIRROR_PAIRS, OMITTED, ict_sources
+from ...geometry import adjacency, edges_of, face_normals, harmonic_fill, uniform_laplacian
+from ...vocab.arkit import ARKIT_NAMES, MIRROR_PAIRS, OMITTED
+
+# Shapes whose ICT names already end in Left/Right as whole words of the ARKit name.
+_UNSPLIT = ("jawLeft", "jawRight", "mouthLeft", "mouthRight")
+
+
+def ict_sources(arkit_name: str) -> tuple[str, ...]:
+    """ICT-FaceKit shape names whose deltas sum to one ARKit shape."""
+    if arkit_name in _UNSPLIT:
+        return (arkit_name,)
+    if arkit_name in ("browInnerUp", "cheekPuff"):
+        return (arkit_name + "_L", arkit_name + "_R")
+    if arkit_name.endswith("Left"):
+        return (arkit_name[: -len("Left")] + "_L",)
+    if arkit_name.endswith("Right"):
+        return (arkit_name[: -len("Right")] + "_R",)
+    return (arkit_name,)
 
 
 def arkit_deltas(expr_names: list[str], expr_deltas: np.ndarray) -> dict[str, np.ndarray]:
@@ -121,8 +137,6 @@ def repair_folds(rest: np.ndarray, shape: np.ndarray, faces: np.ndarray, pinned:
     with the untouched mesh around it, which moves the patch almost rigidly and so unfolds it. The
     region grows until no fold is left. `pinned` vertices (e.g. the lid margins) keep their displacement.
     """
-    from scipy.sparse.linalg import spsolve
-
     lap = uniform_laplacian(faces, len(rest))
     adj = adjacency(faces, len(rest))
     pairs = triangle_neighbours(faces)
@@ -134,11 +148,7 @@ def repair_folds(rest: np.ndarray, shape: np.ndarray, faces: np.ndarray, pinned:
         region = _around_folds(faces, bad, rings, adj)
         if pinned is not None:
             region &= ~pinned
-        free = np.where(region)[0]
-        known = np.where(~region)[0]
-        a = lap[free][:, free].tocsc()
-        rhs = -lap[free][:, known] @ d[known]
-        d[free] = np.column_stack([spsolve(a, rhs[:, k]) for k in range(3)])
+        d = harmonic_fill(lap, d, region)
     return d
 
 

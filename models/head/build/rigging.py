@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..geometry import affine_regressor, boundary_loops, fit_sphere
-from .asset import JOINT_NAMES
+from ...geometry import affine_regressor, boundary_loops, fit_sphere
+from ...vocab import landmarks68 as L68
+from ..asset import JOINT_NAMES
 
 
 def _regressor_row(vertices, ids, target):
@@ -31,16 +32,16 @@ def build_rig(vertices: np.ndarray, faces: np.ndarray, head: np.ndarray, eyeball
     neck_loop = max(boundary_loops(head_faces), key=lambda loop: -vertices[loop, 1].mean())
     root_pos = vertices[neck_loop].mean(0)
 
-    chin_y = landmarks[8, 1]
+    chin_y = landmarks[L68.CHIN, 1]
     slab = head[np.abs(vertices[head, 1] - chin_y) < 0.006]
-    slab = slab[vertices[slab, 2] < landmarks[8, 2] - 0.03]  # the neck, not the chin
+    slab = slab[vertices[slab, 2] < landmarks[L68.CHIN, 2] - 0.03]  # the neck, not the chin
     neck_pos = vertices[slab].mean(0)
     neck_pos[0] = 0.0
 
-    tmj = 0.5 * (landmarks[0] + landmarks[16])
+    tmj = 0.5 * (landmarks[L68.JAW_END["right"]] + landmarks[L68.JAW_END["left"]])
     jaw_pos = np.array([0.0, tmj[1], tmj[2] - 0.01])
-    near_tmj = head[(np.linalg.norm(vertices[head] - landmarks[0], axis=1) < 0.02)
-                    | (np.linalg.norm(vertices[head] - landmarks[16], axis=1) < 0.02)]
+    near_tmj = head[(np.linalg.norm(vertices[head] - landmarks[L68.JAW_END["right"]], axis=1) < 0.02)
+                    | (np.linalg.norm(vertices[head] - landmarks[L68.JAW_END["left"]], axis=1) < 0.02)]
 
     centres = [fit_sphere(vertices[e].astype(np.float64))[0] for e in (eyeball_left, eyeball_right)]
     regressor = np.stack([

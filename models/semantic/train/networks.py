@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models.semantic.hierarchy import MeshHierarchy
+from models.semantic.train.hierarchy import MeshHierarchy
 
 SCALE = 100.0  # metres -> centimetres
 ENC_CHANNELS = (3, 32, 32, 32, 64, 64)

@@ -17,18 +17,22 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 
-from ..geometry import (barycentric_points, project_to_surface, similarity_transform, uniform_laplacian,
-                        vertex_normals)
+from ...geometry import (barycentric_points, edge_length_graph, edges_of, project_to_surface, similarity_transform,
+                         uniform_laplacian, vertex_normals)
+from ...vocab import landmarks68 as L68
 
-INNER_LANDMARKS = np.arange(17, 68)
+INNER_LANDMARKS = np.array(L68.INNER)
 
-# 68-point indices: (corner, corner, [(upper, lower) pairs]) for the lines that split lips and lids.
-MOUTH_LINE = (60, 64, [(61, 67), (62, 66), (63, 65)])
-EYE_LINES = {
-    "eye_a": (36, 39, [(37, 41), (38, 40)]),
-    "eye_b": (42, 45, [(43, 47), (44, 46)]),
-}
-ZONE_NAMES = ("rest", "lip_upper", "lip_lower", "eye_a_upper", "eye_a_lower", "eye_b_upper", "eye_b_lower")
+
+def _line(opening: L68.Opening):
+    """(corner, corner, [(upper, lower) pairs]): the line that splits the opening's upper and lower side."""
+    return (*opening.corners, list(zip(opening.upper, opening.lower)))
+
+
+MOUTH_LINE = _line(L68.INNER_MOUTH)
+EYE_LINES = {f"eye_{side}": _line(opening) for side, opening in L68.EYE.items()}
+ZONE_NAMES = ("rest", "lip_upper", "lip_lower", "eye_right_upper", "eye_right_lower", "eye_left_upper",
+              "eye_left_lower")
 
 
 @dataclasses.dataclass
@@ -88,10 +92,6 @@ def zone_labels(points: np.ndarray, lm: np.ndarray) -> np.ndarray:
     return labels
 
 
-UPPER_LIP_LANDMARKS = (49, 50, 51, 52, 53, 61, 62, 63)
-LOWER_LIP_LANDMARKS = (55, 56, 57, 58, 59, 65, 66, 67)
-
-
 def split_lips_geodesic(zones: np.ndarray, vertices: np.ndarray, faces: np.ndarray, lm: np.ndarray) -> np.ndarray:
     """Relabel the lip zone: upper lip = geodesically nearer the upper-lip landmarks than the lower.
 
@@ -101,17 +101,12 @@ def split_lips_geodesic(zones: np.ndarray, vertices: np.ndarray, faces: np.ndarr
     from scipy.sparse.csgraph import dijkstra
     from scipy.spatial import cKDTree
 
-    from ..geometry import edges_of
-
     lip = np.isin(zones, [ZONE_NAMES.index("lip_upper"), ZONE_NAMES.index("lip_lower")])
     used = np.unique(faces)
     tree = cKDTree(vertices[used])
-    seeds_upper = used[tree.query(lm[list(UPPER_LIP_LANDMARKS)])[1]]
-    seeds_lower = used[tree.query(lm[list(LOWER_LIP_LANDMARKS)])[1]]
-    e = edges_of(faces)
-    length = np.linalg.norm(vertices[e[:, 0]] - vertices[e[:, 1]], axis=1)
-    n = len(vertices)
-    graph = sp.coo_matrix((length, (e[:, 0], e[:, 1])), shape=(n, n)).tocsr()
+    seeds_upper = used[tree.query(lm[list(L68.UPPER_LIP)])[1]]
+    seeds_lower = used[tree.query(lm[list(L68.LOWER_LIP)])[1]]
+    graph = edge_length_graph(vertices, edges_of(faces))
     d_upper = dijkstra(graph, directed=False, indices=seeds_upper, min_only=True)
     d_lower = dijkstra(graph, directed=False, indices=seeds_lower, min_only=True)
     out = zones.copy()

@@ -5,8 +5,8 @@ import numpy as np
 from scipy.spatial import cKDTree
 from scipy.spatial.transform import Rotation
 
-from ..geometry import fit_sphere, similarity_transform, triangulate_quads
-from .asset import Prop
+from ...geometry import fit_sphere, similarity_transform, triangulate_quads
+from ..asset import Prop
 
 JAW_MOVE_THRESHOLD = 0.001  # metres a vertex moves in jawOpen to count as riding on the jaw
 

@@ -11,45 +11,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.atomic_io import atomic_write
+from models.atomic_io import atomic_write, write_text
+from models.vocab import arkit
 from models.semantic import data as D
-from models.semantic.hierarchy import load_hierarchy
-from models.semantic.losses import ExpressionSpace, LossWeights, Losses, lid_pairs
-from models.semantic.networks import SemanticAutoencoder
-from models.semantic.pca_init import linear_path_parameters, pca_init
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    batch: int = 16
-    cycle_batch: int = 8  # samples per step that also take the swapped-code cycle
-    lr: float = 2e-3
-    lr_final: float = 1e-5
-    warmup_steps: int = 50
-    steps: int = 200_000  # the schedule ends at whichever of steps / minutes comes first
-    minutes: float = 27.0
-    pool: int = 128  # training identities (each carries all transferred blendshapes)
-    identity_sigma: float = 1.0
-    p_blink: float = 0.45  # the shared sampler's full-blink rate (its default is 0.12): lids must close exactly
-    linear_paths: bool = True  # E_id and D_mesh get linear paths started from PCA (pca_init.py; README)
-    pca_samples: int = 3000  # expressions whose PCA starts the linear paths
-    linear_lr_scale: float = 0.01  # the linear paths start near their optimum: smaller steps (x the lr)
-    space_weight: float = 10.0  # weight of the expression-space term (losses.py; not the paper's, README)
-    val_every: int = 250
-    val_identities: int = 8
-    val_samples: int = 64
-    checkpoint_every_s: float = 60.0
-    threads: int = 2  # 1.4x faster than one on an idle 2-core box; use --threads 1 when another job holds a core
-    device: str = "cpu"
-
-
-PRESETS = {
-    # 27 min on 2 CPU cores: meets every target of the held-out eval, retarget below the copy baseline included (README)
-    "cpu": TrainConfig(),
-    # more identities, bigger batches, longer schedule for one GPU
-    "gpu": TrainConfig(batch=64, cycle_batch=32, lr=1e-3, steps=150_000, minutes=240.0, pool=1000,
-                       val_every=1000, val_samples=256, threads=8, device="cuda"),
-}
+from models.semantic.presets import TrainConfig
+from models.semantic.train.hierarchy import load_hierarchy
+from models.semantic.train.losses import ExpressionSpace, LossWeights, Losses, lid_pairs
+from models.semantic.train.networks import SemanticAutoencoder
+from models.semantic.train.pca_init import linear_path_parameters, pca_init
 
 
 def run_dir_for(config: TrainConfig, asset_key: str, cache_dir: Path) -> Path:
@@ -121,7 +90,7 @@ class ValidationSet:
 def make_validation(asset, config: TrainConfig, sampler, cache_dir: Path) -> ValidationSet:
     pool = D.load_pool(asset, config.val_identities, D.VALIDATION_SEED, cache_dir, config.identity_sigma)
     rng = np.random.default_rng(D.VALIDATION_SEED)
-    cols = D.arkit_columns(asset.shape_names)
+    cols = arkit.columns(asset.shape_names)
     w = sampler(rng, config.val_samples)
     a = rng.integers(0, len(pool), config.val_samples)
     b = (a + 1 + rng.integers(0, len(pool) - 1, config.val_samples)) % len(pool) if len(pool) > 1 else a
@@ -159,19 +128,13 @@ def train(asset, config: TrainConfig, cache_dir: Path, run_dir: Path | None = No
     sampler = sampler or D.default_sampler(p_blink=config.p_blink)
     run_dir = Path(run_dir) if run_dir else run_dir_for(config, D.asset_digest(asset), cache_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=1))
+    write_text(run_dir / "config.json", json.dumps(dataclasses.asdict(config), indent=1))
 
     torch.manual_seed(D.TRAIN_SEED)
     model = build_model(asset, cache_dir, config.linear_paths).to(device)
     weights = dataclasses.replace(LossWeights(), space=config.space_weight)
     losses = Losses(asset.faces, asset.n_vertices, lid_pairs(asset), weights).to(device)
-    linear = linear_path_parameters(model)
-    linear_ids = {id(p) for p in linear}
-    groups = [{"params": [p for p in model.parameters() if id(p) not in linear_ids]}]
-    if linear:  # a second group only when there are linear paths, so older checkpoints still resume
-        groups.append({"params": linear})
-    lr_scales = (1.0, config.linear_lr_scale)  # of each group
-    opt = torch.optim.Adam(groups, lr=config.lr)
+    opt, lr_scales = make_optimizer(model, config)
     log(f"building identity pool ({config.pool} identities, cached after the first time)")
     pool = D.load_pool(asset, config.pool, D.TRAIN_SEED, cache_dir, config.identity_sigma)
     stream = D.TrainingStream(pool, asset.shape_names, sampler, D.TRAIN_SEED)
@@ -182,18 +145,9 @@ def train(asset, config: TrainConfig, cache_dir: Path, run_dir: Path | None = No
     last = run_dir / "last.pt"
     resuming = last.is_file() and not fresh
     if config.linear_paths and not resuming:
-        pca_stream = D.TrainingStream(pool, asset.shape_names, sampler, D.PCA_SEED)
-        chunks = [pca_stream.next(min(256, config.pca_samples - s)) for s in range(0, config.pca_samples, 256)]
-        displacements = np.concatenate([(c.meshes - c.neutrals).astype(np.float32) for c in chunks])
-        expression, identity = pca_init(model, displacements, pool.neutrals - asset.template)
-        log(f"linear paths from PCA: {expression.explained:.4%} of the expression variance, "
-            f"{identity.explained:.4%} of the identity variance")
+        start_linear_paths(model, asset, pool, sampler, config, log)
     if resuming:
-        ck = torch.load(last, map_location=device, weights_only=False)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        stream.rng.bit_generator.state = ck["rng"]
-        step, elapsed, best, history = ck["step"], ck["elapsed"], ck["best"], ck["history"]
+        step, elapsed, best, history = resume(last, model, opt, stream, device)
         log(f"resuming {run_dir} at step {step} ({elapsed / 60:.1f} min trained)")
 
     def save(path: Path):
@@ -211,13 +165,8 @@ def train(asset, config: TrainConfig, cache_dir: Path, run_dir: Path | None = No
     running = {}
     while progress < 1.0:
         lr = learning_rate(config, step, progress)
-        for g, scale in zip(opt.param_groups, lr_scales):
-            g["lr"] = lr * scale
-        terms = train_step(model, losses, stream.next(config.batch), config, device, space)
-        loss = losses.total(terms)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        terms, loss = optimise(model, losses, opt, [lr * scale for scale in lr_scales],
+                               stream.next(config.batch), config, device, space)
         step += 1
         elapsed = time.monotonic() - t0
         progress = max(step / config.steps, elapsed / budget)
@@ -244,6 +193,49 @@ def train(asset, config: TrainConfig, cache_dir: Path, run_dir: Path | None = No
     if not (run_dir / "best.pt").exists():
         save(run_dir / "best.pt")
     return run_dir
+
+
+def optimise(model, losses: Losses, opt, lrs: list[float], batch: D.Batch, config: TrainConfig, device, space):
+    """One optimiser step at the given learning rate of each parameter group; returns (terms, total loss)."""
+    for g, lr in zip(opt.param_groups, lrs):
+        g["lr"] = lr
+    terms = train_step(model, losses, batch, config, device, space)
+    loss = losses.total(terms)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return terms, loss
+
+
+def make_optimizer(model, config: TrainConfig):
+    """Adam, and the learning-rate scale of each of its parameter groups: the linear paths (when the model has
+    them) get their own group, so runs without them keep one group and their checkpoints still resume."""
+    linear = linear_path_parameters(model)
+    linear_ids = {id(p) for p in linear}
+    groups = [{"params": [p for p in model.parameters() if id(p) not in linear_ids]}]
+    if linear:
+        groups.append({"params": linear})
+    return torch.optim.Adam(groups, lr=config.lr), (1.0, config.linear_lr_scale)
+
+
+def start_linear_paths(model, asset, pool: D.IdentityPool, sampler, config: TrainConfig, log) -> None:
+    """Set the linear paths from a PCA of `config.pca_samples` expressions (their own stream) and the pool's
+    identities."""
+    pca_stream = D.TrainingStream(pool, asset.shape_names, sampler, D.PCA_SEED)
+    chunks = [pca_stream.next(min(256, config.pca_samples - s)) for s in range(0, config.pca_samples, 256)]
+    displacements = np.concatenate([(c.meshes - c.neutrals).astype(np.float32) for c in chunks])
+    expression, identity = pca_init(model, displacements, pool.neutrals - asset.template)
+    log(f"linear paths from PCA: {expression.explained:.4%} of the expression variance, "
+        f"{identity.explained:.4%} of the identity variance")
+
+
+def resume(last: Path, model, opt, stream: D.TrainingStream, device):
+    """Load a checkpoint's model, optimizer and stream state; returns (step, elapsed, best, history)."""
+    ck = torch.load(last, map_location=device, weights_only=False)
+    model.load_state_dict(ck["model"])
+    opt.load_state_dict(ck["optimizer"])
+    stream.rng.bit_generator.state = ck["rng"]
+    return ck["step"], ck["elapsed"], ck["best"], ck["history"]
 
 
 def load_trained(asset, checkpoint: Path, cache_dir: Path, device="cpu", log=None) -> SemanticAutoencoder:

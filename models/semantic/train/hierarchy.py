@@ -18,7 +18,7 @@ import numpy as np
 
 from models.atomic_io import save_npz
 from models.geometry import components, project_to_surface
-from models.semantic.spiral import spiral_indices
+from models.semantic.train.spiral import spiral_indices
 
 HIERARCHY_VERSION = 1
 

@@ -1,24 +1,49 @@
-"""Add-on UI: a sidebar panel that runs `python -m synthetic render` in a background process, with a
-progress bar and Cancel, so Blender's UI never blocks. The lead's add-on calls register()/unregister().
+"""The dataset panel: runs `python -m synthetic render --progress-json` as a background job (`jobs.py`), with a
+progress bar and Cancel, so Blender's UI never blocks.
 
 The render runs in another process because it resets Blender's scene (read_factory_settings) and takes
-minutes; the modal operator only polls the process's output on a timer.
+minutes; the modal operator only polls the job on a timer. The generator is part of a project checkout
+(`synthetic/` beside `models/`); the packed extension has none, and the panel says so instead of rendering.
 """
 from __future__ import annotations
 
-import os
-import queue
-import re
-import signal
-import subprocess
+import dataclasses
+import importlib.util
 import sys
-import threading
 from pathlib import Path
 
 import bpy
 
-REPO = Path(__file__).resolve().parents[1]
-PROGRESS = re.compile(r"\[synthetic\] (\d+)/(\d+) done")
+from .deps import paths
+from .jobs import Job
+
+REPO = paths.project_root()
+
+
+def generator_available() -> bool:
+    return (REPO / "synthetic" / "cli.py").is_file()
+
+
+def _generator_config():
+    """This checkout's synthetic/config.py (bpy-free; the one place for render defaults and devices), loaded
+    from its file so that no other `synthetic` on sys.path is used; None in the packed extension."""
+    path = REPO / "synthetic" / "config.py"
+    if not path.is_file():
+        return None
+    spec = importlib.util.spec_from_file_location("facecap_generator_config", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+_CONFIG = _generator_config()
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(_CONFIG.RenderConfig)} if _CONFIG else {}
+DEVICES = _CONFIG.DEVICES if _CONFIG else ("auto",)
+
+
+def _default(name: str) -> dict:
+    return {"default": _DEFAULTS[name]} if name in _DEFAULTS else {}
 
 
 def python_for_render(configured: str = "") -> list[str]:
@@ -39,7 +64,7 @@ def python_for_render(configured: str = "") -> list[str]:
 def render_arguments(s) -> list[str]:
     args = ["render", "--out", bpy.path.abspath(s.out), "--count", str(s.count), "--seed", str(s.seed),
             "--resolution", str(s.resolution), "--samples", str(s.samples), "--shard", s.shard,
-            "--workers", str(s.workers), "--device", s.device]
+            "--workers", str(s.workers), "--device", s.device, "--progress-json"]
     if s.hdri_dir:
         args += ["--hdri-dir", bpy.path.abspath(s.hdri_dir)]
     if s.masks:
@@ -47,68 +72,18 @@ def render_arguments(s) -> list[str]:
     return args
 
 
-class RenderProcess:
-    """A render subprocess whose output is read on a thread; poll() never blocks."""
-
-    def __init__(self, command: list[str], cwd: Path = REPO):
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self.proc = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     bufsize=1, env=env, start_new_session=True)
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.tail: list[str] = []
-        self.done, self.total = 0, 0
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            self.lines.put(line.rstrip())
-
-    def poll(self) -> int | None:
-        """Consume new output; the exit code once the process has ended, else None."""
-        while True:
-            try:
-                line = self.lines.get_nowait()
-            except queue.Empty:
-                break
-            match = PROGRESS.search(line)
-            if match:
-                self.done, self.total = int(match[1]), int(match[2])
-            if line.strip():
-                self.tail = (self.tail + [line])[-20:]
-        return self.proc.poll()
-
-    @property
-    def fraction(self) -> float:
-        return self.done / self.total if self.total else 0.0
-
-    def error_message(self) -> str:
-        errors = [line for line in self.tail if line.startswith("error:") or "Error" in line]
-        return (errors or self.tail or ["no output"])[-1]
-
-    def cancel(self, timeout: float = 5.0) -> None:
-        """Stop the render and its workers (one process group); finished samples stay, the run resumes."""
-        if self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-
-
 class SyntheticRenderSettings(bpy.types.PropertyGroup):
     out: bpy.props.StringProperty(name="Output", subtype="DIR_PATH", default="//synthetic")
     count: bpy.props.IntProperty(name="Count", default=100, min=1)
     seed: bpy.props.IntProperty(name="Seed", default=0, min=0)
-    resolution: bpy.props.IntProperty(name="Resolution", default=256, min=16, max=4096)
-    samples: bpy.props.IntProperty(name="Samples", default=16, min=1, max=4096)
+    resolution: bpy.props.IntProperty(name="Resolution", min=16, max=4096, **_default("resolution"))
+    samples: bpy.props.IntProperty(name="Samples", min=1, max=4096, **_default("samples"))
     shard: bpy.props.StringProperty(name="Shard", default="0/1", description="K/N: render indices i % N == K")
-    workers: bpy.props.IntProperty(name="Workers", default=1, min=1, max=64)
-    device: bpy.props.EnumProperty(name="Device", items=[(d, d.upper() if d != "auto" else "Auto", "")
-                                                         for d in ("auto", "cpu", "cuda", "optix")])
+    workers: bpy.props.IntProperty(name="Workers", min=1, max=64, **_default("workers"))
+    device: bpy.props.EnumProperty(name="Device", items=[(d, d.upper() if d != "auto" else "Auto", "") for d in DEVICES],
+                                   **_default("device"))
     hdri_dir: bpy.props.StringProperty(name="Extra HDRIs", subtype="DIR_PATH")
-    masks: bpy.props.BoolProperty(name="Object masks", default=False,
+    masks: bpy.props.BoolProperty(name="Object masks", **_default("masks"),
                                   description="Also write masks/NNNNNN.png (object index per pixel)")
     python: bpy.props.StringProperty(name="Python", subtype="FILE_PATH",
                                      description="Python with bpy, numpy and scipy (empty: the project's .venv)")
@@ -125,11 +100,11 @@ class SYNTHETIC_OT_render(bpy.types.Operator):
     bl_label = "Render Dataset"
 
     _timer = None
-    _job: RenderProcess | None = None
+    _job: Job | None = None
 
     @classmethod
     def poll(cls, context):
-        return not context.scene.synthetic_render.running
+        return generator_available() and not context.scene.synthetic_render.running
 
     def execute(self, context):
         s = context.scene.synthetic_render
@@ -137,7 +112,7 @@ class SYNTHETIC_OT_render(bpy.types.Operator):
             self.report({"ERROR"}, "Set an output folder first")
             return {"CANCELLED"}
         try:
-            self._job = RenderProcess(python_for_render(s.python) + render_arguments(s))
+            self._job = Job(python_for_render(s.python) + render_arguments(s), cwd=REPO)
         except OSError as exc:
             self.report({"ERROR"}, f"Could not start the renderer: {exc}")
             return {"CANCELLED"}
@@ -157,7 +132,7 @@ class SYNTHETIC_OT_render(bpy.types.Operator):
             return {"PASS_THROUGH"}
         code = self._job.poll()
         s.progress = self._job.fraction
-        s.status = f"{self._job.done}/{self._job.total} samples" if self._job.total else "building the scene…"
+        s.status = f"{self._job.done}/{self._job.total} samples" if self._job.total else "preparing…"
         for area in context.screen.areas if context.screen else ():
             area.tag_redraw()
         if code is None:
@@ -180,6 +155,10 @@ class SYNTHETIC_OT_cancel(bpy.types.Operator):
     bl_idname = "synthetic.cancel"
     bl_label = "Cancel"
 
+    @classmethod
+    def poll(cls, context):
+        return context.scene.synthetic_render.running
+
     def execute(self, context):
         context.scene.synthetic_render.cancel_requested = True
         return {"FINISHED"}
@@ -195,6 +174,9 @@ class SYNTHETIC_PT_panel(bpy.types.Panel):
     def draw(self, context):
         s = context.scene.synthetic_render
         layout = self.layout
+        if not generator_available():
+            layout.label(text="The dataset generator needs a FaceCap checkout (synthetic/)", icon="INFO")
+            return
         col = layout.column()
         col.enabled = not s.running
         for name in ("out", "count", "seed", "resolution", "samples", "shard", "workers", "device", "hdri_dir",

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..geometry import project_to_surface
-from ..raster import look_at_camera, shade, rasterize
-from .asset import AssetError
+from ...geometry import project_to_surface
+from ...raster import look_at_camera, shade, rasterize
+from ..asset import AssetError
 
 VIEWS = [(0, 0), (-12, 0), (12, 0), (0, -8), (0, 8), (-8, 6), (8, 6)]  # (yaw, pitch) degrees
 N_MEDIAPIPE = 478
