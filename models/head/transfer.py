@@ -73,7 +73,9 @@ class DeformationTransfer:
         w = sp.diags(np.repeat(area, 3))
         lap = (g.T @ w @ g).tocsc()
         lam = self.screening * lap.diagonal().mean()
-        solver = splu((lap + lam * sp.identity(lap.shape[0], format="csc")).tocsc())
+        # the system is symmetric positive definite: a symmetric ordering without pivoting fills in less
+        solver = splu((lap + lam * sp.identity(lap.shape[0], format="csc")).tocsc(), permc_spec="MMD_AT_PLUS_A",
+                      diag_pivot_thresh=0.0, options={"SymmetricMode": True})
         proj = np.eye(3) - unit[:, :, None] * unit[:, None, :]  # (F, 3, 3) tangent projectors
         target_grad = proj[None] @ self.q_minus_i_t  # (S, F, 3, 3): P_f (Q_f^T - I)
         s, f = target_grad.shape[:2]
