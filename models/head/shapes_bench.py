@@ -3,7 +3,8 @@
 Error: per-vertex distance in mm between HeadModel.shapes (linearised transfer, lids re-closed) and the
 exact transfer with the lids re-closed, over every shape; the mean is over the face region, the maximum
 over all vertices. Time: wall-clock seconds per identity of HeadModel.shapes (all 51 shapes) and of one
-sparse expression (HeadModel.shaped, what the generator calls per sample), with the derivatives loaded.
+sparse expression (HeadModel.shaped, what the generator calls per sample), with the derivatives loaded,
+and the CPU time of the former (all threads; less sensitive to other jobs on the machine).
 """
 from __future__ import annotations
 
@@ -26,12 +27,13 @@ def bench_identity_shapes(asset, n: int = 100, log=print) -> dict:
     face = np.asarray(asset.regions["face"], bool)
     betas = random_identities(n, asset.n_identity, BENCH_SEED)
     load = os.getloadavg()[0]
-    fast_s, exact_s, mean_mm, max_mm, p999 = [], [], [], [], []
+    fast_s, fast_cpu, exact_s, mean_mm, max_mm, p999 = [], [], [], [], [], []
     worst: dict[str, float] = {}
     for i, beta in enumerate(betas):
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         fast = model.shapes(beta)
         fast_s.append(time.perf_counter() - t)
+        fast_cpu.append(time.process_time() - cpu)
         t = time.perf_counter()
         ref = exact(beta)
         exact_s.append(time.perf_counter() - t)
@@ -63,6 +65,7 @@ def bench_identity_shapes(asset, n: int = 100, log=print) -> dict:
         "error_max_by_shape_mm": {name: round(worst[name], 4) for name in top},
         "shapes_ms_median": round(1000 * float(np.median(fast_s)), 1),
         "shapes_ms_p90": round(1000 * float(np.percentile(fast_s, 90)), 1),
+        "shapes_cpu_ms_median": round(1000 * float(np.median(fast_cpu)), 1),
         "sample_ms_median": round(1000 * float(np.median(sample_s)), 1),
         "exact_s_median": round(float(np.median(exact_s)), 2),
         "load_average_before": round(load, 2),
