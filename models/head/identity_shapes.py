@@ -8,7 +8,7 @@ because on another eye shape the transferred lids miss each other by up to 3 mm.
 The exact transfer takes about a second per identity (a sparse factorisation and 153 solves), so
 `IdentityShapes` uses it linearised in the identity coefficients,
     transfer(beta) ~ transfer(0) + sum_k beta_k d transfer / d beta_k,
-with the derivatives taken once by central differences (2K exact transfers) and cached under the
+with the exact derivatives at the template taken once (one factorisation and K solves) and cached under the
 cache folder, keyed by the asset's arrays and the transfer's code. The lid corrective is not smooth
 in the identity (which vertices it holds changes), so it is not linearised: it runs on every call, on
 the skin patch around each eye. `python -m models.head shapes-bench` measures both against the exact
@@ -27,8 +27,8 @@ from ..geometry import fit_sphere
 from .asset import HeadAsset
 from .transfer import DeformationTransfer
 
-DERIVATIVES_VERSION = 1
-STEP = 1.0  # central-difference step, in identity standard deviations
+DERIVATIVES_VERSION = 2
+ASSEMBLY_STEP = 1e-3  # step of the central differences of the Poisson system's assembly, in standard deviations
 
 
 class BlinkCloser:
@@ -97,10 +97,15 @@ def close_blinks(asset, neutral: np.ndarray, shapes: np.ndarray) -> np.ndarray:
     return BlinkCloser(asset)(neutral, shapes)
 
 
-def neutral_of(asset: HeadAsset, identity) -> np.ndarray:
+def checked_identity(identity, n_identity: int) -> np.ndarray:
     beta = np.asarray(identity, np.float64)
-    if beta.shape != (asset.n_identity,):
-        raise ValueError(f"identity needs {asset.n_identity} coefficients, got shape {beta.shape}")
+    if beta.shape != (n_identity,):
+        raise ValueError(f"identity needs {n_identity} coefficients, got shape {beta.shape}")
+    return beta
+
+
+def neutral_of(asset: HeadAsset, identity) -> np.ndarray:
+    beta = checked_identity(identity, asset.n_identity)
     return asset.template.astype(np.float64) + asset.identity_basis.astype(np.float64) @ beta
 
 
@@ -153,9 +158,7 @@ class IdentityShapes:
         self.identity_basis = asset.identity_basis.astype(np.float64)
 
     def _beta_and_neutral(self, identity) -> tuple[np.ndarray, np.ndarray]:
-        beta = np.asarray(identity, np.float64)
-        if beta.shape != (self.asset.n_identity,):
-            raise ValueError(f"identity needs {self.asset.n_identity} coefficients, got shape {beta.shape}")
+        beta = checked_identity(identity, self.asset.n_identity)
         return beta, self.template + self.identity_basis @ beta
 
     def __call__(self, identity) -> np.ndarray:
@@ -182,7 +185,7 @@ def derivatives_digest(asset: HeadAsset) -> str:
     """Hash of the asset arrays the transfer reads and of the transfer's code."""
     from . import transfer
 
-    h = hashlib.sha256(f"transfer-derivatives-v{DERIVATIVES_VERSION}/step{STEP}".encode())
+    h = hashlib.sha256(f"transfer-derivatives-v{DERIVATIVES_VERSION}/step{ASSEMBLY_STEP}".encode())
     for a in (asset.template, asset.faces, asset.identity_basis, asset.blendshapes, asset.head_vertices):
         h.update(np.ascontiguousarray(a).tobytes())
     h.update(Path(transfer.__file__).read_bytes())
@@ -201,16 +204,27 @@ def construction_digest(asset: HeadAsset) -> str:
 
 
 def linearise(asset: HeadAsset, progress=None) -> TransferDerivatives:
-    """Derivatives of the exact transfer by central differences (2K exact transfers, about a minute)."""
-    transfer = exact_transfer(asset)
+    """Exact derivatives of the transfer at the template (one factorisation, K solves).
+
+    x(beta) solves A(beta) x = b(beta), so dx/dbeta_k = A(0)^-1 (db/dbeta_k - dA/dbeta_k x(0)); the
+    derivatives of the system's assembly are central differences with a small step (it is smooth).
+    """
+    from .transfer import factorize
+
+    transfer = DeformationTransfer(asset.template, asset.blendshapes, asset.faces)
     k = asset.n_identity
     moved = np.asarray(asset.head_vertices)
-    base = transfer(np.zeros(k))[:, moved]
+    matrix, rhs = transfer.system(neutral_of(asset, np.zeros(k)))
+    solver = factorize(matrix)
+    x0 = solver.solve(rhs)
+    base = transfer.displacements_of(x0)[:, moved]
     derivative = np.empty((k, base.shape[0], len(moved), 3), np.float32)
     for i in range(k):
         step = np.zeros(k)
-        step[i] = STEP
-        derivative[i] = ((transfer(step) - transfer(-step)) / (2 * STEP))[:, moved]
+        step[i] = ASSEMBLY_STEP
+        plus, minus = transfer.system(neutral_of(asset, step)), transfer.system(neutral_of(asset, -step))
+        d_rhs = (plus[1] - minus[1]) - (plus[0] - minus[0]) @ x0
+        derivative[i] = transfer.displacements_of(solver.solve(d_rhs / (2 * ASSEMBLY_STEP)))[:, moved]
         if progress is not None:
             progress(i + 1, k)
     return TransferDerivatives(moved, base.astype(np.float32), derivative, asset.n_vertices)
