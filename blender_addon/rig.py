@@ -72,7 +72,7 @@ def build_head_rig(asset, identity=None, name: str = "FaceCapHead", collection=N
         key = obj.shape_key_add(name=shape_name, from_mix=False)
         key.slider_min, key.slider_max = 0.0, 1.0
         key.value = 0.0
-    _write_shape_keys(obj, asset, neutral)
+    _write_shape_keys(obj, asset, neutral, model.shapes(beta))
 
     arm_data = bpy.data.armatures.new(name + "_Armature")
     arm = bpy.data.objects.new(name + "_Rig", arm_data)
@@ -97,12 +97,13 @@ def build_head_rig(asset, identity=None, name: str = "FaceCapHead", collection=N
     return obj, arm
 
 
-def _write_shape_keys(obj, asset, neutral: np.ndarray) -> None:
+def _write_shape_keys(obj, asset, neutral: np.ndarray, shapes: np.ndarray) -> None:
+    """Basis = the identity's neutral, each key = neutral + that identity's shape (HeadModel.shapes)."""
     keys = obj.data.shape_keys.key_blocks
     keys["Basis"].data.foreach_set("co", neutral.astype(np.float32).ravel())
     obj.data.vertices.foreach_set("co", neutral.astype(np.float32).ravel())
     for k, shape_name in enumerate(asset.shape_names):
-        keys[shape_name].data.foreach_set("co", (neutral + asset.blendshapes[k]).astype(np.float32).ravel())
+        keys[shape_name].data.foreach_set("co", (neutral + shapes[k]).astype(np.float32).ravel())
     obj.data.update()
 
 
@@ -136,7 +137,7 @@ def set_identity(obj, arm, asset, identity) -> None:
     beta = np.asarray(identity, np.float64)
     if beta.shape != (asset.n_identity,):
         raise ValueError(f"identity needs {asset.n_identity} coefficients, got {beta.shape}")
-    _write_shape_keys(obj, asset, model.neutral(beta)[0])
+    _write_shape_keys(obj, asset, model.neutral(beta)[0], model.shapes(beta))
     pose = {b.name: b.rotation_quaternion.copy() for b in arm.pose.bones}
     _build_bones(arm, asset, model.joints(beta)[0])
     for b in arm.pose.bones:

@@ -5,4 +5,4 @@ verify and sheet are plain numpy so datasets can be read without Blender.
 """
 
 DATASET_FORMAT = "facecap-synthetic"
-DATASET_VERSION = 1
+DATASET_VERSION = 2  # 2: identity-specific ARKit shapes (HeadModel.shapes); v1 copied the template's

@@ -91,7 +91,7 @@ def pose_sample(model: HeadModel, statics: HeadStatics, p: SampleParams) -> Pose
     verts, joints = model.vertices(**args, return_joints=True)
     props = model.place_props(**args)
     neutral = model.neutral(p.identity[None])[0]
-    shaped = neutral + np.einsum("svc,s->vc", model.blendshapes, model.shape_weights(p.expression[None], 1)[0])
+    shaped = model.shaped(p.identity[None], p.expression[None])[0]
 
     rot = head_rotation(*p.head_pose_deg)
     pivot = joints[0, asset.joint_names.index("neck")]

@@ -13,6 +13,17 @@ from .config import shard_indices
 MAX_REPORTED = 20
 
 
+def _rerender_hint(manifest: dict) -> str:
+    """How to replace a dataset an older generator made (its labels no longer match the head model)."""
+    if manifest.get("format") != DATASET_FORMAT or not isinstance(manifest.get("version"), int) \
+            or manifest["version"] >= DATASET_VERSION:
+        return ""
+    st = manifest.get("settings", {})
+    return (f": made by an older generator whose labels differ from today's head model; re-render it into a new "
+            f"folder with `python -m synthetic render --out NEW_DIR --count {st.get('count', 'N')} "
+            f"--seed {st.get('seed', 'S')}` (and the same other options)")
+
+
 def _expected_indices(manifests: list[dict], problems: list[str], partial: bool) -> tuple[list[int], int | None]:
     if not manifests:
         problems.append("no manifest*.json: not a dataset folder (or the run never started)")
@@ -21,7 +32,7 @@ def _expected_indices(manifests: list[dict], problems: list[str], partial: bool)
     for m in manifests:
         if (m.get("format"), m.get("version")) != (DATASET_FORMAT, DATASET_VERSION):
             problems.append(f"manifest format {m.get('format')} v{m.get('version')}, expected "
-                            f"{DATASET_FORMAT} v{DATASET_VERSION}")
+                            f"{DATASET_FORMAT} v{DATASET_VERSION}" + _rerender_hint(m))
         if m.get("settings") != first.get("settings") or m.get("asset") != first.get("asset"):
             problems.append("shard manifests disagree on settings or head asset")
         if not m.get("complete"):

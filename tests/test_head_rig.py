@@ -159,3 +159,37 @@ def test_tooltip_counts_the_shape_keys_the_rig_gets(head_asset, registered_with_
     bpy = pytest.importorskip("bpy")
     tooltip = bpy.ops.facecap.create_head.get_rna_type().description
     assert f" {len(head_asset.shape_names)} ARKit shape keys (tongueOut omitted)" in tooltip, tooltip
+
+
+def test_rig_shape_keys_are_the_identity_shapes_for_created_and_applied_identities(head_asset, empty_scene):
+    """Create Head Rig with an identity and Apply Identity both write HeadModel.shapes; posed and blinking
+    rigs equal the numpy model for three non-zero identities."""
+    from blender_addon import rig
+
+    model = HeadModel(head_asset)
+    names = list(head_asset.shape_names)
+    betas = np.random.default_rng(21).normal(size=(3, head_asset.n_identity)).clip(-2.5, 2.5)
+    blink = np.zeros(len(names))
+    blink[[names.index("eyeBlinkLeft"), names.index("eyeBlinkRight")]] = 1.0
+    obj, arm = rig.build_head_rig(head_asset, betas[0])
+    for i, beta in enumerate(betas):
+        if i:
+            rig.set_identity(obj, arm, head_asset, beta)
+        keys = obj.data.shape_keys.key_blocks
+        basis = np.empty(len(head_asset.template) * 3, np.float32)
+        keys["Basis"].data.foreach_get("co", basis)
+        shapes = model.shapes(beta)
+        for name in ("eyeBlinkLeft", "jawOpen", "mouthSmileRight"):
+            co = np.empty_like(basis)
+            keys[name].data.foreach_get("co", co)
+            assert np.abs((co - basis).reshape(-1, 3) - shapes[names.index(name)]).max() < 1e-6
+        for weights, rotations in ((blink, {}), (blink * 0.6 + (np.arange(len(names)) % 7 == 0) * 0.4, ROTATIONS)):
+            rig.set_weights(obj, dict(zip(names, weights)))
+            rig.set_pose(arm, {j: rotations.get(j, np.zeros(3)) for j in ROTATIONS})
+            blender = rig.evaluated_vertices(obj)
+            assert np.abs(blender - model.vertices(beta, weights, **rotations)[0]).max() <= 1e-5
+        rig.set_weights(obj, dict(zip(names, blink)))
+        rig.set_pose(arm, {j: np.zeros(3) for j in ROTATIONS})
+        from models.head.eyelids import eyelid_gap_mm
+
+        assert eyelid_gap_mm(head_asset, rig.evaluated_vertices(obj)) <= 0.5  # the rig's blink closes the eyes

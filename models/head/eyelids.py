@@ -59,8 +59,10 @@ def eyelid_gap_mm(asset: HeadAsset, vertices: np.ndarray, sides=("left", "right"
 
 
 def close_lids(template: np.ndarray, blink: np.ndarray, faces: np.ndarray, margins: LidMargins,
-               eye_centre: np.ndarray, eye_radius: float, region_radius: float = 0.03) -> np.ndarray:
-    """Corrective added to `blink` (V, 3) so the lids of one eye meet; returns the corrected blink."""
+               eye_centre: np.ndarray, eye_radius: float, region_radius: float = 0.03, lap=None) -> np.ndarray:
+    """Corrective added to `blink` (V, 3) so the lids of one eye meet; returns the corrected blink.
+
+    `lap`: uniform_laplacian(faces, V) when the caller already has it (it depends only on the faces)."""
     closed = template + blink
     up_t = arc_length_param(template[margins.upper])
     lo_t = arc_length_param(template[margins.lower])
@@ -91,12 +93,12 @@ def close_lids(template: np.ndarray, blink: np.ndarray, faces: np.ndarray, margi
     band = dist.min(1) < EDGE_BAND
     fixed_val = np.r_[fixed_val, fixed_val[dist[band].argmin(1)]]
     fixed_ids = np.r_[fixed_ids, near[band]]
-    correction = _lid_correction(template, faces, fixed_ids, fixed_val, eye_centre, region_radius)
+    correction = _lid_correction(template, faces, fixed_ids, fixed_val, eye_centre, region_radius, lap)
     corrected = blink + correction
     return keep_outside_eyeball(template, corrected, faces, eye_centre, eye_radius, region_radius)
 
 
-def _lid_correction(template, faces, fixed_ids, fixed_val, centre, radius):
+def _lid_correction(template, faces, fixed_ids, fixed_val, centre, radius, lap=None):
     """Values at fixed_ids, zero outside a ball around `centre`, harmonic in between."""
     n = len(template)
     used = np.unique(faces)
@@ -104,9 +106,10 @@ def _lid_correction(template, faces, fixed_ids, fixed_val, centre, radius):
     inside[used] = np.linalg.norm(template[used] - centre, axis=1) < radius
     free = inside.copy()
     free[fixed_ids] = False
+    lap = uniform_laplacian(faces, n) if lap is None else lap
     values = np.zeros((n, 3))
     values[fixed_ids] = fixed_val
-    return harmonic_fill(uniform_laplacian(faces, n), values, free)
+    return harmonic_fill(lap, values, free)
 
 
 def keep_outside_eyeball(template, blink, faces, centre, radius, region_radius=0.03, iterations=20):

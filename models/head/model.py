@@ -1,12 +1,14 @@
 """The numpy forward model of the head rig: identity + ARKit weights + joint rotations -> vertices.
 
-    shaped  = template + identity_basis . identity + blendshapes . weights
+    shaped  = template + identity_basis . identity + shapes(identity) . weights
     joints  = joint_regressor @ (template + identity_basis . identity)   (the rig's bones: no expression)
     G_j     = G_parent(j) . T(joint_j) . R_j . T(-joint_j)                (rotations in the head's frame)
     posed_v = sum_j skin_weights[v, j] G_j shaped_v
 
-Blender's armature modifier computes the same thing (blender_addon/rig.py sets each pose bone to
-B^T R_j B, with B the bone's rest orientation), so the two agree to float32 precision.
+shapes(identity) are the asset's ARKit shapes moved onto that identity (identity_shapes.py: deformation
+transfer with the lids re-closed, linearised in the identity coefficients). Blender's armature modifier
+computes the same thing (blender_addon/rig.py sets each pose bone to B^T R_j B, with B the bone's rest
+orientation, and writes shapes(identity) as the shape keys), so the two agree to float32 precision.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from scipy.spatial.transform import Rotation
 from ..geometry import similarity_transform
 from ..vocab.arkit import ARKIT_NAMES, columns
 from .asset import HeadAsset
+from .identity_shapes import IdentityShapes, load_identity_shapes
 
 ROTATION_JOINTS = ("neck", "jaw", "eye_left", "eye_right")
 
@@ -42,8 +45,11 @@ def _rigid(rotvec, pivot):
 
 
 class HeadModel:
-    def __init__(self, asset: HeadAsset):
+    def __init__(self, asset: HeadAsset, shapes_cache=None):
+        """`shapes_cache`: folder of the cached identity-shape derivatives (default: the head cache folder)."""
         self.asset = asset
+        self._shapes_cache = shapes_cache
+        self._identity_shapes: IdentityShapes | None = None
         self.template = asset.template.astype(np.float64)
         self.identity_basis = asset.identity_basis.astype(np.float64)
         self.blendshapes = asset.blendshapes.astype(np.float64)
@@ -68,6 +74,28 @@ class HeadModel:
             raise ValueError(f"inconsistent batch sizes {sorted(sizes)}")
         return sizes.pop() if sizes else 1
 
+    @property
+    def identity_shapes(self) -> IdentityShapes:
+        """The identity-specific shapes; loaded (or computed and cached, about a minute) on first use."""
+        if self._identity_shapes is None:
+            self._identity_shapes = load_identity_shapes(self.asset, self._shapes_cache)
+        return self._identity_shapes
+
+    def shapes(self, identity=None) -> np.ndarray:
+        """(S, V, 3) displacements of the ARKit shapes (asset.shape_names order) on one identity (K,)."""
+        beta = np.zeros(self.identity_basis.shape[2]) if identity is None else np.asarray(identity, np.float64)
+        return self.identity_shapes(beta.reshape(-1))
+
+    def shaped(self, identity=None, weights=None) -> np.ndarray:
+        """(B, V, 3) unposed vertices: neutral + the identity's shapes . weights."""
+        b = self._batch_size(identity, weights)
+        beta = _batch(identity, b, self.identity_basis.shape[2], "identity")
+        w = self.shape_weights(weights, b)
+        out = self.neutral(beta)
+        for i in np.flatnonzero(w.any(1)):
+            out[i] += self.identity_shapes.combine(beta[i], w[i])
+        return out
+
     def neutral(self, identity=None) -> np.ndarray:
         b = self._batch_size(identity)
         beta = _batch(identity, b, self.identity_basis.shape[2], "identity")
@@ -91,9 +119,9 @@ class HeadModel:
                  return_joints: bool = False):
         """Posed vertices (B, V, 3) in metres."""
         b = self._batch_size(identity, weights, neck, jaw, eye_left, eye_right)
-        neutral = self.neutral(_batch(identity, b, self.identity_basis.shape[2], "identity"))
-        joints = np.einsum("jv,bvc->bjc", self.regressor, neutral)
-        shaped = neutral + np.einsum("svc,bs->bvc", self.blendshapes, self.shape_weights(weights, b))
+        beta = _batch(identity, b, self.identity_basis.shape[2], "identity")
+        joints = np.einsum("jv,bvc->bjc", self.regressor, self.neutral(beta))
+        shaped = self.shaped(beta, self.shape_weights(weights, b))
         g = self.joint_transforms(joints, neck, jaw, eye_left, eye_right)
         blend = np.einsum("vj,bjkl->bvkl", self.weights, g)
         posed = np.einsum("bvkl,bvl->bvk", blend[..., :3, :3], shaped) + blend[..., :3, 3]

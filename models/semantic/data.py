@@ -1,9 +1,10 @@
 """Training and evaluation meshes made on the fly from the head asset.
 
-An identity is a neutral ``template + identity_basis @ beta``; its expression shapes are the asset's
-ARKit blendshapes moved onto that neutral by deformation transfer, so the same weights give a
-slightly different displacement on every face. Transfers are the slow part, so a pool of identities
-is computed once and cached; expressions are drawn fresh for every sample, and never reused, so no
+An identity is a neutral ``template + identity_basis @ beta``; its expression shapes are the head
+model's identity-specific ARKit shapes (``HeadModel.shapes``: the asset's blendshapes moved onto that
+neutral by deformation transfer, lids re-closed), the same ones the rig and the renders use, so the same
+weights give a slightly different displacement on every face. A pool of identities is computed once and
+cached; expressions are drawn fresh for every sample, and never reused, so no
 expression is ever seen on two identities (unpaired training).
 """
 from __future__ import annotations
@@ -16,8 +17,9 @@ import numpy as np
 
 from models.atomic_io import save_npz
 from models.head.asset import asset_digest  # noqa: F401  (D.asset_digest: the one asset digest)
+from models.head.identity_shapes import close_blinks, construction_digest  # noqa: F401  (close_blinks moved there)
+from models.head.model import HeadModel
 from models.vocab import arkit
-from models.semantic.transfer import DeformationTransfer
 
 POOL_VERSION = 1
 # Seeds of the disjoint random streams: training identities/expressions, validation, held-out test, and the
@@ -52,31 +54,12 @@ def neutrals_of(asset, betas: np.ndarray) -> np.ndarray:
     return (asset.template[None] + np.einsum("vck,nk->nvc", basis, betas)).astype(np.float32)
 
 
-def close_blinks(asset, neutral: np.ndarray, shapes: np.ndarray) -> np.ndarray:
-    """Re-close the lids of the transferred eyeBlink shapes: on another eye shape the transferred lids
-    stop short or overshoot by a millimetre or more, and a blink must stay a closed eye on every face."""
-    from models.geometry import fit_sphere
-    from models.head import eyelids
-    margins = asset.eyelid_margins
-    faces = asset.skin_faces
-    shapes = shapes.copy()
-    for side, eyeball in (("left", asset.eyeball_left), ("right", asset.eyeball_right)):
-        name = "eyeBlink" + side.capitalize()
-        if name not in asset.shape_names:
-            continue
-        k = asset.shape_names.index(name)
-        centre, radius = fit_sphere(neutral[eyeball].astype(np.float64))
-        shapes[k] = eyelids.close_lids(neutral.astype(np.float64), shapes[k].astype(np.float64), faces,
-                                       margins[side], centre, radius)
-    return shapes
-
-
 def build_pool(asset, betas: np.ndarray, progress=None) -> IdentityPool:
-    transfer = DeformationTransfer(asset.template, asset.blendshapes, asset.faces)
+    model = HeadModel(asset)
     neutrals = neutrals_of(asset, betas)
     shapes = np.empty((len(betas), *asset.blendshapes.shape), np.float32)
-    for i, neutral in enumerate(neutrals):
-        shapes[i] = close_blinks(asset, neutral, transfer(neutral))
+    for i, beta in enumerate(betas):
+        shapes[i] = model.shapes(beta)
         if progress is not None:
             progress(i + 1, len(betas))
     return IdentityPool(betas.astype(np.float32), neutrals, shapes)
@@ -86,7 +69,8 @@ def load_pool(asset, n: int, seed: int, cache_dir: Path, sigma: float = 1.0, pro
     """``n`` identities drawn from ``seed``; cached under ``cache_dir`` keyed by asset and settings."""
     if n < 1:
         raise ValueError(f"identity pool size must be >= 1, got {n}")
-    key = hashlib.sha256(f"{asset_digest(asset)}/{n}/{seed}/{sigma}/{POOL_VERSION}".encode()).hexdigest()[:16]
+    key = hashlib.sha256(f"{asset_digest(asset)}/{construction_digest(asset)}/{n}/{seed}/{sigma}/{POOL_VERSION}"
+                         .encode()).hexdigest()[:16]
     path = Path(cache_dir) / f"identities-{key}.npz"
     if path.is_file():
         try:

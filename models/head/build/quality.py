@@ -12,7 +12,8 @@ TARGETS = {"eyelid_gap_mm": ("<", 0.5), "mirror_asymmetry_pct": ("<", 5.0), "fli
            "landmark_residual_mm": ("<", 2.0)}
 
 
-def check(asset: HeadAsset) -> dict:
+def check(asset: HeadAsset, identities: int = 0) -> dict:
+    """The asset's metrics; with `identities` > 0 also those of HeadModel.shapes on that many random identities."""
     template = asset.template.astype(np.float64)
     blend = asset.blendshapes.astype(np.float64)
     names = list(asset.shape_names)
@@ -42,8 +43,15 @@ def check(asset: HeadAsset) -> dict:
         "mediapipe_landmarks": int(len(asset.mp478_faces)),
     }
     report["targets_met"] = all(_meets(report[key], op, value) for key, (op, value) in TARGETS.items())
+    if identities:
+        from .identity_quality import IDENTITY_TARGETS, identity_report
+        from ..model import HeadModel
+
+        report.update(identity_report(asset, HeadModel(asset), identities))
+        report["identity_targets_met"] = all(_meets(report[key], op, value)
+                                             for key, (op, value) in IDENTITY_TARGETS.items())
     return report
 
 
 def _meets(value, op, target) -> bool:
-    return value < target if op == "<" else value == target
+    return {"<": value < target, "<=": value <= target, "==": value == target}[op]

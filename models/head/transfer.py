@@ -66,18 +66,31 @@ class DeformationTransfer:
         self.q_minus_i_t = np.swapaxes(source_gradients(source_rest, displacements, self.faces), -1, -2) - np.eye(3)
         self.screening = screening
 
-    def __call__(self, target_rest: np.ndarray) -> np.ndarray:
-        """(S, V, 3) displacements of the transferred shapes on ``target_rest``."""
+    def system(self, target_rest: np.ndarray) -> tuple[sp.csc_matrix, np.ndarray]:
+        """The Poisson system on ``target_rest``: matrix (V, V) and right-hand sides (V, S * 3)."""
         target_rest = np.asarray(target_rest, np.float64)
         g, area, unit = gradient_operator(target_rest, self.faces)
         w = sp.diags(np.repeat(area, 3))
         lap = (g.T @ w @ g).tocsc()
         lam = self.screening * lap.diagonal().mean()
-        solver = splu((lap + lam * sp.identity(lap.shape[0], format="csc")).tocsc())
         proj = np.eye(3) - unit[:, :, None] * unit[:, None, :]  # (F, 3, 3) tangent projectors
         target_grad = proj[None] @ self.q_minus_i_t  # (S, F, 3, 3): P_f (Q_f^T - I)
         s, f = target_grad.shape[:2]
         rhs = g.T @ w @ target_grad.reshape(s, 3 * f, 3).transpose(1, 0, 2).reshape(3 * f, s * 3)
         rhs = rhs + lam * self.displacements.transpose(1, 0, 2).reshape(-1, s * 3)
-        out = solver.solve(rhs)
-        return out.reshape(-1, s, 3).transpose(1, 0, 2).astype(np.float32)
+        return (lap + lam * sp.identity(lap.shape[0], format="csc")).tocsc(), rhs
+
+    def displacements_of(self, solution: np.ndarray) -> np.ndarray:
+        """(S, V, 3) from a solution (V, S * 3) of the system."""
+        return solution.reshape(len(solution), -1, 3).transpose(1, 0, 2)
+
+    def __call__(self, target_rest: np.ndarray) -> np.ndarray:
+        """(S, V, 3) displacements of the transferred shapes on ``target_rest``."""
+        matrix, rhs = self.system(target_rest)
+        return self.displacements_of(factorize(matrix).solve(rhs)).astype(np.float32)
+
+
+def factorize(matrix: sp.csc_matrix):
+    """Sparse LU of the (symmetric positive definite) Poisson matrix: a symmetric ordering without pivoting,
+    which fills in less."""
+    return splu(matrix, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True})

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from models.semantic.transfer import DeformationTransfer, gradient_operator
+from models.head.transfer import DeformationTransfer, gradient_operator
 from semantic_helpers import SHARED
 
 

@@ -1,0 +1,80 @@
+"""Identity-specific ARKit shapes: the fast form against the exact construction, blinks, caching, HeadModel."""
+import numpy as np
+import pytest
+
+from models.head import HeadModel
+from models.head import identity_shapes as ids
+from semantic_helpers import make_test_asset
+
+
+@pytest.fixture(scope="module")
+def model(head_asset):
+    return HeadModel(head_asset)
+
+
+def _identities(asset, n, seed):
+    return np.clip(np.random.default_rng(seed).normal(size=(n, asset.n_identity)), -2.5, 2.5)
+
+
+def test_fast_shapes_match_the_exact_construction(head_asset, model):
+    exact = ids.exact_shapes(head_asset)
+    face = head_asset.regions["face"].astype(bool)
+    for beta in _identities(head_asset, 2, 11):
+        err = np.linalg.norm(model.shapes(beta) - exact(beta), axis=-1) * 1000
+        assert err[:, face].mean() < 0.02 and err.max() < 1.0
+        # and they are the identity's own shapes, not the template's
+        assert np.linalg.norm(model.shapes(beta) - head_asset.blendshapes, axis=-1).max() > 0.5e-3
+
+
+def test_vertices_and_combine_use_the_identity_shapes(head_asset, model):
+    beta = _identities(head_asset, 1, 12)[0]
+    shapes = model.shapes(beta)
+    names = list(head_asset.shape_names)
+    for name in ("jawOpen", "eyeBlinkLeft"):
+        w = np.zeros(len(names))
+        w[names.index(name)] = 1.0
+        assert np.abs(model.vertices(beta, w)[0] - model.neutral(beta)[0] - shapes[names.index(name)]).max() < 1e-7
+    w = np.random.default_rng(1).uniform(0, 1, len(names)) * (np.arange(len(names)) % 5 == 0)
+    w[names.index("eyeBlinkRight")] = 0.7
+    assert np.abs(model.shaped(beta, w)[0] - model.neutral(beta)[0] - np.einsum("s,svc->vc", w, shapes)).max() < 1e-7
+
+
+def test_blinks_close_on_random_identities(head_asset, model):
+    from models.head.build.identity_quality import identity_report
+
+    report = identity_report(head_asset, model, n=4)
+    assert report["identity_eyelid_gap_mm"] <= 0.5
+    assert report["identity_lid_vertices_inside_eyeball"] == 0
+
+
+def test_lids_closed_on_the_eye_patch_equal_the_whole_head(head_asset):
+    from models.geometry import fit_sphere
+    from models.head import eyelids
+
+    beta = _identities(head_asset, 1, 13)[0] * 1.5
+    neutral = ids.neutral_of(head_asset, beta)
+    blink = head_asset.blendshapes.astype(np.float64)
+    patch = ids.BlinkCloser(head_asset)(neutral, blink)
+    for side, eyeball in (("left", head_asset.eyeball_left), ("right", head_asset.eyeball_right)):
+        k = head_asset.shape_names.index("eyeBlink" + side.capitalize())
+        whole = eyelids.close_lids(neutral, blink[k], head_asset.skin_faces, head_asset.eyelid_margins[side],
+                                   *fit_sphere(neutral[eyeball]))
+        assert np.abs(patch[k] - whole).max() < 1e-12
+        assert np.abs(patch[k] - blink[k]).max() > 1e-4  # the corrective did something
+
+
+def test_derivatives_are_cached_and_a_damaged_cache_is_recomputed(tmp_path):
+    asset = make_test_asset(n_identity=1)
+    first = ids.load_identity_shapes(asset, tmp_path)
+    files = list(tmp_path.glob("shape-derivatives-*.npz"))
+    assert len(files) == 1
+    beta = np.array([-2.0])
+    # linear in the identity: exact on the template, close elsewhere
+    exact = ids.exact_shapes(asset)
+    assert np.abs(first(np.zeros(1)) - exact(np.zeros(1))).max() < 1e-7
+    assert np.abs(first(beta) - exact(beta)).max() < 2e-4
+    files[0].write_bytes(b"not an npz")
+    again = ids.load_identity_shapes(asset, tmp_path)
+    assert np.abs(again(beta) - first(beta)).max() < 1e-9
+    with pytest.raises(ValueError, match="identity needs 1"):
+        again(np.zeros(3))
