@@ -87,9 +87,9 @@ def test_missing_head_asset(tmp_path, cli, monkeypatch):
 
 
 def test_resume_with_other_settings_is_refused(tmp_path):
-    from synthetic import labels
+    from synthetic import DATASET_FORMAT, DATASET_VERSION, labels
 
-    labels.write_manifest(tmp_path, (0, 1), {"format": "facecap-synthetic", "version": 1,
+    labels.write_manifest(tmp_path, (0, 1), {"format": DATASET_FORMAT, "version": DATASET_VERSION,
                                              "settings": {"count": 5, "seed": 1}, "hdris": [], "asset": {}})
     proc = run("render", "--out", tmp_path, "--count", 6, "--seed", 1)
     assert proc.returncode == 2, proc.stderr
