@@ -67,6 +67,10 @@ def _runtime(a):
                                          precision=getattr(a, "precision", "auto")))
 
 
+def _stderr(*message) -> None:
+    print(*message, file=sys.stderr)
+
+
 def _eval(a) -> None:
     from models.capture.evaluate import evaluate_synthetic, real_agreement
     from models.capture.train import real as R
@@ -75,10 +79,10 @@ def _eval(a) -> None:
     runtime = _runtime(a)
     semantic = SemanticRuntime(a.semantic_dir)
     semantic.weights_dir = a.semantic_dir
-    report = {"model": a.name, "synthetic": evaluate_synthetic(runtime, semantic, a.data, cache_dir())}
+    report = {"model": a.name, "synthetic": evaluate_synthetic(runtime, semantic, a.data, cache_dir(), log=_stderr)}
     real_paths = _real(a.real, a.no_real)
     if real_paths:
-        report["real"] = real_agreement(runtime, R.load_real(real_paths, cache_dir()))
+        report["real"] = real_agreement(runtime, R.load_real(real_paths, cache_dir(), log=_stderr))
     print(json.dumps(report, indent=1) if a.json else _table(report))
 
 

@@ -1,0 +1,47 @@
+"""Code targets: E_exp of each label's unposed mesh, computed once per dataset and semantic encoder."""
+import numpy as np
+
+from models.capture.train.targets import load_targets
+from models.semantic.runtime import SemanticRuntime, WEIGHTS_DIR
+
+
+class FakeHead:
+    """Stands in for HeadModel: a neutral per identity, an expression offset per weight vector."""
+
+    def __init__(self):
+        self.calls = 0
+        self.base = np.random.default_rng(0).normal(0, 0.05, (5023, 3))
+
+    def neutral(self, identity):
+        return self.base[None] + np.asarray(identity)[:, :1, None] * 1e-3
+
+    def vertices(self, identity, weights):
+        self.calls += 1
+        return self.neutral(identity) + np.asarray(weights)[:, :1, None] * 1e-2
+
+
+def write_dataset(root, n=3):
+    (root / "labels").mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    for i in range(n):
+        np.savez(root / "labels" / f"{i:06d}.npz", identity=rng.normal(size=60).astype(np.float32),
+                 arkit_weights=rng.uniform(size=52).astype(np.float32))
+    (root / "manifest.json").write_text('{"settings": {"count": %d}}' % n)
+
+
+def test_targets_are_the_semantic_codes_and_cached(tmp_path):
+    data = tmp_path / "data"
+    write_dataset(data)
+    head = FakeHead()
+    t = load_targets(data, tmp_path / "cache", WEIGHTS_DIR, head, log=lambda *a: None)
+    assert head.calls == 1 and t["z_exp"].shape == (3, 64) and list(t["index"]) == [0, 1, 2]
+    expected = SemanticRuntime().encode_expression(head.vertices(t["identity"], t["arkit_weights"]),
+                                                   head.neutral(t["identity"]))
+    np.testing.assert_allclose(t["z_exp"], expected, atol=1e-5)
+    head.calls = 0
+    again = load_targets(data, tmp_path / "cache", WEIGHTS_DIR, head, log=lambda *a: None)
+    assert head.calls == 0  # from the cache
+    np.testing.assert_array_equal(again["z_exp"], t["z_exp"])
+    (data / "manifest.json").write_text('{"settings": {"count": 4}}')  # another dataset: computed again
+    load_targets(data, tmp_path / "cache", WEIGHTS_DIR, head, log=lambda *a: None)
+    assert head.calls == 1
