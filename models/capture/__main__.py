@@ -1,4 +1,4 @@
-"""`python -m models.capture train | export | eval | bench | adapt | measure-jitter`."""
+"""`python -m models.capture train | export | eval | bench | adapt | sheet | measure-jitter`."""
 from __future__ import annotations
 
 import argparse
@@ -78,8 +78,8 @@ def _eval(a) -> None:
 
     runtime = _runtime(a)
     semantic = SemanticRuntime(a.semantic_dir)
-    semantic.weights_dir = a.semantic_dir
-    report = {"model": a.name, "synthetic": evaluate_synthetic(runtime, semantic, a.data, cache_dir(), log=_stderr)}
+    report = {"model": a.name,
+              "synthetic": evaluate_synthetic(runtime, semantic, a.semantic_dir, a.data, cache_dir(), log=_stderr)}
     real_paths = _real(a.real, a.no_real)
     if real_paths:
         report["real"] = real_agreement(runtime, R.load_real(real_paths, cache_dir(), log=_stderr))
@@ -135,6 +135,16 @@ def _adapt(a) -> None:
     data = D.load_synthetic(a.data, load_targets(a.data, cache_dir(), a.semantic_dir))
     print(json.dumps(adapt(a.video, data, a.weights_dir, a.name, a.semantic_dir, cache_dir(), a.minutes,
                            a.steps if a.steps else 100_000, threads=a.threads or 2), indent=1))
+
+
+def _sheet(a) -> None:
+    from models.capture.sheet import write_sheet
+    from models.capture.train import real as R
+    from models.semantic.runtime import SemanticRuntime
+
+    real_paths = _real(a.real, a.no_real)
+    real = R.load_real(real_paths, cache_dir(), log=_stderr) if real_paths else None
+    write_sheet(_runtime(a), SemanticRuntime(a.semantic_dir), a.data, real, a.out, a.count)
 
 
 def _measure(a) -> None:
@@ -216,6 +226,15 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--threads", type=int)
     model_args(d)
     d.set_defaults(func=_adapt)
+
+    s = sub.add_parser("sheet", help="an image of predictions beside held-out renders and real frames")
+    s.add_argument("--data", type=_existing_dir, help="held-out renders")
+    s.add_argument("--real", type=Path, nargs="*")
+    s.add_argument("--no-real", action="store_true")
+    s.add_argument("--count", type=int, default=12, help="renders and real frames each")
+    s.add_argument("--out", type=Path, default=ROOT / "out" / "capture_sheet.png")
+    model_args(s)
+    s.set_defaults(func=_sheet)
 
     m = sub.add_parser("measure-jitter", help="MediaPipe's crops against the ground-truth crops on renders")
     m.add_argument("--data", type=_existing_dir, required=True)

@@ -73,7 +73,8 @@ def _summary(errors: dict[str, np.ndarray], rows) -> dict[str, float]:
     return {k: round(float(v[rows].mean()), 4) for k, v in errors.items()} if np.any(rows) else {}
 
 
-def evaluate_synthetic(runtime, semantic, data_dir: Path, cache: Path, model=None, log=print) -> dict:
+def evaluate_synthetic(runtime, semantic, semantic_dir: Path, data_dir: Path, cache: Path, model=None,
+                       log=print) -> dict:
     from models.capture.train.data import read_rgb
     from models.capture.train.targets import load_targets, unposed
     from models.head import HeadModel, load_head_asset
@@ -82,7 +83,7 @@ def evaluate_synthetic(runtime, semantic, data_dir: Path, cache: Path, model=Non
     model = model or HeadModel(load_head_asset())
     asset = model.asset
     regions = multirex.regions_from_masks(asset.regions)
-    targets = load_targets(data_dir, cache, runtime.options.semantic_dir or semantic.weights_dir, model, log)
+    targets = load_targets(data_dir, cache, semantic_dir, model, log)
     crops, affines, truth64, rot_true, gaze_true, yaw = [], [], [], [], [], []
     for i in targets["index"]:
         arrays, meta = read_label(label_path(Path(data_dir), int(i)))

@@ -127,11 +127,14 @@ class CaptureRuntime:
                              np.asarray(affines, np.float64), self.digest, self.meta["semantic"]["decoder"])
 
     def run_frames(self, frames, landmarks478=None, boxes=None) -> CaptureResult:
-        """Frames (H, W, 3) uint8 RGB, each with MediaPipe's (478, 2) landmarks or else a face box (x0, y0, x1, y1)."""
-        crops, affines = [], []
+        """Frames (H, W, 3) uint8 RGB, each with MediaPipe's (478, 2) landmarks or, where those are None or NaN
+        (MediaPipe found no face), a face box (x0, y0, x1, y1)."""
+        crops, affines, marks = [], [], []
         for i, frame in enumerate(frames):
-            lm = None if landmarks478 is None else landmarks478[i]
+            lm = None if landmarks478 is None or landmarks478[i] is None else np.asarray(landmarks478[i], np.float64)
+            if lm is not None and not np.all(np.isfinite(lm)):
+                lm = None
             crop = make_crop(frame, self.resolution, lm, None if boxes is None else boxes[i])
             crops.append(crop.image), affines.append(crop.affine)
-        return self.run_crops(np.array(crops), np.array(affines),
-                              None if landmarks478 is None else np.asarray(landmarks478))
+            marks.append(np.full((478, 2), np.nan) if lm is None else lm)
+        return self.run_crops(np.array(crops), np.array(affines), None if landmarks478 is None else np.array(marks))

@@ -48,7 +48,7 @@ def adapt(clip: Path, data, weights_dir: Path, name: str, semantic_dir: Path, ca
     before = real_agreement(base, held)
     cfg = TrainConfig(**{**state["config"], "minutes": minutes, "steps": steps, "lr": 1e-4, "warmup_steps": 20,
                          "batch": 16, "real_batch": 16, "pretrained": False, "threads": threads, "val_every": 100})
-    key = hashlib.sha256(f"{base.digest} {R._file_key(Path(clip), max_frames, 0.0, HELD_OUT)} "
+    key = hashlib.sha256(f"{base.digest} {R.file_key(Path(clip), max_frames, 0.0, HELD_OUT)} "
                          f"{dataclasses.asdict(cfg)}".encode()).hexdigest()[:12]
     run_dir = train(data, fit, cfg, Path(cache) / "adapt" / key, cache, init_state=state["model"], log=log)
     new_name = adapted_name(weights_dir, name, clip)

