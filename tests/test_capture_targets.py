@@ -45,3 +45,21 @@ def test_targets_are_the_semantic_codes_and_cached(tmp_path):
     (data / "manifest.json").write_text('{"settings": {"count": 4}}')  # another dataset: computed again
     load_targets(data, tmp_path / "cache", WEIGHTS_DIR, head, log=lambda *a: None)
     assert head.calls == 1
+
+
+def test_unposed_mesh_is_the_label_vertices_without_the_head_rotation(head_asset):
+    """The derivation the targets rest on: the generator's posed skin, rotated back about the neck pivot."""
+    from models.capture.train.targets import unposed
+    from models.head import HeadModel
+    from synthetic.posing import head_statics, pose_sample
+    from synthetic.sampling import sample_params
+
+    model = HeadModel(head_asset)
+    statics = head_statics(head_asset)
+    for index in range(3):
+        p = sample_params(5, index, head_asset.n_identity, ["studio.exr"])
+        posed = pose_sample(model, statics, p)
+        mesh, _ = unposed(model, p.identity[None], p.expression[None])
+        back = (posed.vertices - posed.pivot) @ posed.head_rotation + posed.pivot
+        skin = head_asset.head_vertices
+        np.testing.assert_allclose(back[skin], mesh[0, skin], atol=1e-6)
