@@ -76,11 +76,10 @@ def _summary(errors: dict[str, np.ndarray], rows) -> dict[str, float]:
 def evaluate_synthetic(runtime, semantic, semantic_dir: Path, data_dir: Path, cache: Path, model=None,
                        log=print) -> dict:
     from models.capture.train.data import read_rgb
-    from models.capture.train.targets import load_targets, unposed
-    from models.head import HeadModel, load_head_asset
+    from models.capture.train.targets import head_model, load_targets, unposed
     from synthetic.labels import label_path, read_label
 
-    model = model or HeadModel(load_head_asset())
+    model = model or head_model(log)
     asset = model.asset
     regions = multirex.regions_from_masks(asset.regions)
     targets = load_targets(data_dir, cache, semantic_dir, model, log)

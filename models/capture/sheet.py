@@ -42,11 +42,10 @@ def _mesh_tile(asset, vertices: np.ndarray, label: str) -> np.ndarray:
 def write_sheet(runtime, semantic, data_dir: Path | None, real, out: Path, count: int = 12, cache: Path | None = None,
                 log=print) -> Path:
     from models.capture.train.data import read_rgb
-    from models.capture.train.targets import label_paths, unposed
-    from models.head import HeadModel, load_head_asset
+    from models.capture.train.targets import head_model, label_paths, unposed
     from synthetic.labels import read_label
 
-    model = HeadModel(load_head_asset())
+    model = head_model(log)
     asset = model.asset
     rows = []
     if data_dir is not None:

@@ -36,6 +36,17 @@ def label_paths(data_dir: Path) -> list[Path]:
     return paths
 
 
+def head_model(log=print):
+    """The numpy HeadModel of the default head asset (built and cached on first use)."""
+    from models.head import HeadModel
+
+    try:  # MERGE NOTE: main keeps the builder in the package models/head/build/ (only this import is needed there)
+        from models.head.build.build import load_head_asset
+    except ImportError:
+        from models.head.build import load_head_asset
+    return HeadModel(load_head_asset(log=log))
+
+
 def unposed(model, identity: np.ndarray, arkit_weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(B, V, 3) expression meshes and their neutrals, float32, in the head frame."""
     return (model.vertices(identity, arkit_weights).astype(np.float32), model.neutral(identity).astype(np.float32))
@@ -54,9 +65,7 @@ def load_targets(data_dir: Path, cache: Path, semantic_dir: Path, model=None, lo
         except Exception:
             log(f"recomputing damaged target cache {path}")
     if model is None:
-        from models.head import HeadModel, load_head_asset
-
-        model = HeadModel(load_head_asset())
+        model = head_model(log)
     labels = label_paths(data_dir)
     index, identity, weights = [], [], []
     for p in labels:
