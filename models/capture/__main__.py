@@ -10,11 +10,11 @@ from pathlib import Path
 from models.capture.runtime import DEFAULT_NAME, WEIGHTS_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_REAL = ROOT.parent / "shared" / "media" / "real"
+# MERGE NOTE: models/paths.py (on main) has shared_dir() and cache_dir() for these two
+DEFAULT_REAL = Path(os.environ.get("FACECAP_SHARED", ROOT.parent / "shared")) / "media" / "real"
 
 
 def cache_dir() -> Path:
-    # MERGE NOTE: models/paths.py (another branch) will own this; same rule as models.head.build.cache_dir
     return Path(os.environ.get("FACECAP_CACHE", ROOT / ".cache")) / "capture"
 
 

@@ -19,7 +19,6 @@ from models.capture.train.losses import LossWeights, capture_losses, total
 from models.capture.train.networks import CaptureNet
 
 TRAIN_SEED = 0
-DEFAULT_REAL = Path(__file__).resolve().parents[3].parent / "shared" / "media" / "real"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,7 +90,7 @@ def validate(net: CaptureNet, val: D.SyntheticSet, resolution: int, device, chun
         rows = np.arange(s, min(s + chunk, len(val)))
         images, lmks, _ = D.synthetic_crops(val, rows, resolution, rng, None, None)
         out = net(torch.as_tensor(images).float().to(device))
-        code.append((out["z_exp"].cpu().numpy() - val.z_exp[rows]).__abs__().mean(1))
+        code.append(np.abs(out["z_exp"].cpu().numpy() - val.z_exp[rows]).mean(1))
         lmk.append(np.linalg.norm(out["landmarks"].cpu().numpy() - lmks, axis=2).mean(1) * resolution / 2)
     net.train()
     return {"val_code_l1": float(np.concatenate(code).mean()), "val_landmark_px": float(np.concatenate(lmk).mean())}
