@@ -23,6 +23,15 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def sha256_file(path: Path) -> str:
+    """sha256 of a file read in blocks (for large downloads; shipped files go through load_model_files)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def write_metadata(folder: Path, meta_name: str, meta: dict, files: Iterable[str]) -> dict:
     """Writes ``meta`` plus the sha256 of each of ``files`` (names in ``folder``) to ``folder/meta_name``."""
     folder = Path(folder)

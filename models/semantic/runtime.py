@@ -25,6 +25,13 @@ def restore_hint(weights_dir: Path) -> str:
     return f"re-export them with `python -m models.semantic export --out {weights_dir}`"
 
 
+def semantic_digests(weights_dir: Path = WEIGHTS_DIR) -> dict[str, str]:
+    """sha256 of the three ONNX files by role (expression, identity, decoder), checked against semantic.json."""
+    weights_dir = Path(weights_dir)
+    meta, _ = load_model_files(weights_dir, META, FILES.values(), restore_hint(weights_dir), REQUIRED)
+    return {role: meta["sha256"][name] for role, name in FILES.items()}
+
+
 def providers() -> list[str]:
     import onnxruntime as ort
 

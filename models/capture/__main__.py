@@ -1,0 +1,259 @@
+"""`python -m models.capture train | export | eval | bench | adapt | sheet | measure-jitter`."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from models.capture.runtime import DEFAULT_NAME, WEIGHTS_DIR
+
+from models.model_files import ModelFileError
+from models.paths import cache_dir as _cache_root
+from models.paths import project_root, shared_dir
+
+ROOT = project_root()
+DEFAULT_REAL = shared_dir() / "media" / "real"
+
+
+def cache_dir() -> Path:
+    return _cache_root() / "capture"
+
+
+def _real(paths, none: bool):
+    if none:
+        return []
+    if paths:
+        return paths
+    return [DEFAULT_REAL] if DEFAULT_REAL.is_dir() else []
+
+
+def _train(a) -> None:
+    import dataclasses
+
+    from models.capture.train import data as D
+    from models.capture.train import real as R
+    from models.capture.train.export import export
+    from models.capture.train.targets import dataset_key, load_targets
+    from models.capture.train.train import PRESETS, run_dir_for, train
+    from models.semantic.runtime import semantic_digests
+
+    config = PRESETS[a.preset]
+    overrides = {k: v for k, v in {"minutes": a.minutes, "steps": a.steps, "threads": a.threads, "batch": a.batch,
+                                   "backbone": a.backbone, "resolution": a.resolution}.items() if v is not None}
+    config = dataclasses.replace(config, **overrides)
+    cache = cache_dir()
+    targets = load_targets(a.data, cache, a.semantic_dir)
+    data = D.load_synthetic(a.data, targets)
+    real = R.load_real(_real(a.real, a.no_real), cache, config.real_max_frames) if _real(a.real, a.no_real) else None
+    run_dir = Path(a.run_dir) if a.run_dir else run_dir_for(
+        config, dataset_key(a.data), semantic_digests(a.semantic_dir)["expression"],
+        [] if real is None else real.files, cache)
+    print(f"training on {len(data)} synthetic samples and {0 if real is None else len(real)} real frames; "
+          f"run {run_dir}")
+    run_dir = train(data, real, config, run_dir, cache, fresh=a.fresh)
+    export(run_dir / "best.pt", a.out, a.name, a.semantic_dir,
+           info={"data": str(a.data), "samples": len(data), "real_frames": 0 if real is None else len(real)})
+
+
+def _export(a) -> None:
+    from models.capture.train.export import export
+
+    export(a.checkpoint, a.out, a.name, a.semantic_dir)
+
+
+def _runtime(a):
+    from models.capture.runtime import CaptureOptions, CaptureRuntime
+
+    return CaptureRuntime(CaptureOptions(weights_dir=a.weights_dir, name=a.name, semantic_dir=a.semantic_dir,
+                                         precision=getattr(a, "precision", "auto")))
+
+
+def _stderr(*message) -> None:
+    print(*message, file=sys.stderr)
+
+
+def _eval(a) -> None:
+    from models.capture.evaluate import evaluate_synthetic, real_agreement
+    from models.capture.train import real as R
+    from models.semantic.runtime import SemanticRuntime
+
+    runtime = _runtime(a)
+    semantic = SemanticRuntime(a.semantic_dir)
+    report = {"model": a.name,
+              "synthetic": evaluate_synthetic(runtime, semantic, a.semantic_dir, a.data, cache_dir(), log=_stderr)}
+    real_paths = _real(a.real, a.no_real)
+    if real_paths:
+        report["real"] = real_agreement(runtime, R.load_real(real_paths, cache_dir(), log=_stderr))
+    print(json.dumps(report, indent=1) if a.json else _table(report))
+
+
+def _table(report: dict) -> str:
+    lines = [f"{'split':28s} {'frames':>6s} {'capture':>9s} {'neutral':>9s} {'floor':>9s}  (MultiREX mean, mm)"]
+    for name, row in report["synthetic"]["multirex_mm"].items():
+        if row["frames"]:
+            lines.append(f"{name:28s} {row['frames']:6d} {row['capture']['mean']:9.3f} "
+                         f"{row['neutral_face']['mean']:9.3f} {row['decoder_given_true_code']['mean']:9.3f}")
+    s = report["synthetic"]
+    lines.append(f"code L1 {s['code_l1']:.4f}, landmark NME {s['landmark_nme']:.4f}, pose {s['pose_error_deg']:.2f} deg, "
+                 f"gaze {s['gaze_error_deg']:.2f} deg")
+    for k, v in s["confusion"].items():
+        lines.append(f"{k}: capture {v['capture']}, floor {v['decoder_given_true_code']}")
+    if "real" in report:
+        lines.append(f"real: {json.dumps(report['real'])}")
+    return "\n".join(lines)
+
+
+def _bench(a) -> None:
+    from models.capture.bench import bench
+
+    if a.random:
+        a.weights_dir, a.name, a.semantic_dir = _random_model(a.resolution), "capture_random", None
+    print(json.dumps(bench(_runtime(a), tuple(a.batches), a.seconds), indent=1))
+
+
+def _random_model(resolution: int) -> Path:
+    """A random-init light model for speed figures only (speed does not depend on the weights)."""
+    import torch
+
+    from models.capture.train.export import export
+    from models.capture.train.networks import CaptureNet
+
+    out = cache_dir() / "bench-random"
+    if not (out / "capture_random.json").is_file():
+        ck = out / "random.pt"
+        out.mkdir(parents=True, exist_ok=True)
+        torch.save({"model": CaptureNet().state_dict(), "step": 0, "elapsed": 0.0, "history": [],
+                    "config": {"backbone": "mobilenet_v2", "resolution": resolution}}, ck)
+        export(ck, out, "capture_random", WEIGHTS_DIR)
+    return out
+
+
+def _adapt(a) -> None:
+    from models.capture.train import data as D
+    from models.capture.train.adapt import adapt
+    from models.capture.train.targets import load_targets
+
+    data = D.load_synthetic(a.data, load_targets(a.data, cache_dir(), a.semantic_dir))
+    print(json.dumps(adapt(a.video, data, a.weights_dir, a.name, a.semantic_dir, cache_dir(), a.minutes,
+                           a.steps if a.steps else 100_000, threads=a.threads or 2), indent=1))
+
+
+def _sheet(a) -> None:
+    from models.capture.sheet import write_sheet
+    from models.capture.train import real as R
+    from models.semantic.runtime import SemanticRuntime
+
+    real_paths = _real(a.real, a.no_real)
+    real = R.load_real(real_paths, cache_dir(), log=_stderr) if real_paths else None
+    write_sheet(_runtime(a), SemanticRuntime(a.semantic_dir), a.data, real, a.out, a.count)
+
+
+def _measure(a) -> None:
+    from models.capture.train.jitter import main
+
+    main(a.data, a.limit)
+
+
+def _existing_dir(text: str) -> Path:
+    p = Path(text)
+    if not p.is_dir():
+        raise argparse.ArgumentTypeError(f"{p} is not a folder")
+    return p
+
+
+def _existing_file(text: str) -> Path:
+    p = Path(text)
+    if not p.is_file():
+        raise argparse.ArgumentTypeError(f"{p} does not exist")
+    return p
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m models.capture", description=__doc__)
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    def model_args(p, semantic=True):
+        p.add_argument("--weights-dir", type=Path, default=WEIGHTS_DIR, help="folder of the capture model")
+        p.add_argument("--name", default=DEFAULT_NAME, help="model name (NAME.json, NAME.onnx, ...)")
+        if semantic:
+            p.add_argument("--semantic-dir", type=_existing_dir, default=WEIGHTS_DIR,
+                           help="folder of the semantic autoencoder whose codes the model learns")
+
+    t = sub.add_parser("train", help="train on a synthetic dataset (+ real media), then export")
+    t.add_argument("--data", type=_existing_dir, required=True, help="a `python -m synthetic render` folder")
+    t.add_argument("--real", type=Path, nargs="*", help=f"videos/images or folders of them (default {DEFAULT_REAL})")
+    t.add_argument("--no-real", action="store_true", help="no real domain (no domain loss)")
+    t.add_argument("--preset", choices=("cpu", "gpu"), default="cpu")
+    for k, ty in (("minutes", float), ("steps", int), ("threads", int), ("batch", int), ("resolution", int)):
+        t.add_argument(f"--{k}", type=ty)
+    t.add_argument("--backbone", choices=("mobilenet_v2", "convnext_t", "convnext_b"))
+    t.add_argument("--run-dir", type=Path)
+    t.add_argument("--fresh", action="store_true", help="start again instead of resuming")
+    t.add_argument("--out", type=Path, default=WEIGHTS_DIR, help="where the exported model goes")
+    t.add_argument("--name", default=DEFAULT_NAME)
+    t.add_argument("--semantic-dir", type=_existing_dir, default=WEIGHTS_DIR)
+    t.set_defaults(func=_train)
+
+    x = sub.add_parser("export", help="export a training checkpoint to ONNX")
+    x.add_argument("checkpoint", type=_existing_file)
+    x.add_argument("--out", type=Path, default=WEIGHTS_DIR)
+    x.add_argument("--name", default=DEFAULT_NAME)
+    x.add_argument("--semantic-dir", type=_existing_dir, default=WEIGHTS_DIR)
+    x.set_defaults(func=_export)
+
+    e = sub.add_parser("eval", help="held-out synthetic metrics (MultiREX) and the real-media domain gap")
+    e.add_argument("--data", type=_existing_dir, required=True, help="a held-out `python -m synthetic render` folder")
+    e.add_argument("--real", type=Path, nargs="*")
+    e.add_argument("--no-real", action="store_true")
+    e.add_argument("--json", action="store_true")
+    e.add_argument("--precision", choices=("auto", "fp32", "fp16"), default="auto")
+    model_args(e)
+    e.set_defaults(func=_eval)
+
+    b = sub.add_parser("bench", help="frames/s of ONNX Runtime")
+    model_args(b)
+    b.add_argument("--random", action="store_true", help="time a random-init light model (no trained one needed)")
+    b.add_argument("--resolution", type=int, default=128, help="with --random")
+    b.add_argument("--batches", type=int, nargs="+", default=[1, 32])
+    b.add_argument("--seconds", type=float, default=5.0)
+    b.add_argument("--precision", choices=("auto", "fp32", "fp16"), default="auto")
+    b.set_defaults(func=_bench)
+
+    d = sub.add_parser("adapt", help="fine-tune on an actor's unlabeled clip; writes NAME-adapted-CLIP beside NAME")
+    d.add_argument("--video", type=_existing_file, required=True)
+    d.add_argument("--data", type=_existing_dir, required=True, help="synthetic data mixed into every batch")
+    d.add_argument("--minutes", type=float, default=5.0)
+    d.add_argument("--steps", type=int)
+    d.add_argument("--threads", type=int)
+    model_args(d)
+    d.set_defaults(func=_adapt)
+
+    s = sub.add_parser("sheet", help="an image of predictions beside held-out renders and real frames")
+    s.add_argument("--data", type=_existing_dir, help="held-out renders")
+    s.add_argument("--real", type=Path, nargs="*")
+    s.add_argument("--no-real", action="store_true")
+    s.add_argument("--count", type=int, default=12, help="renders and real frames each")
+    s.add_argument("--out", type=Path, default=ROOT / "out" / "capture_sheet.png")
+    model_args(s)
+    s.set_defaults(func=_sheet)
+
+    m = sub.add_parser("measure-jitter", help="MediaPipe's crops against the ground-truth crops on renders")
+    m.add_argument("--data", type=_existing_dir, required=True)
+    m.add_argument("--limit", type=int)
+    m.set_defaults(func=_measure)
+    return ap
+
+
+def main(argv=None) -> int:
+    a = parser().parse_args(argv)
+    try:
+        a.func(a)
+    except (FileNotFoundError, ValueError, RuntimeError, ModelFileError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Training of the capture model (torch). Never imported by the runtime or the add-on."""

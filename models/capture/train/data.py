@@ -1,0 +1,107 @@
+"""Training batches: synthetic renders (crops from ground-truth landmarks with jitter, every target) and real frames
+(crops from MediaPipe's landmarks, landmark pseudo-labels only)."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from models.capture.crop import CropJitter, apply_affine, make_crop, rotation_to_crop
+from models.capture.train.augment import Augment, augment
+from models.capture.train.real import RealFrames
+from models.vocab import capture64
+
+
+@dataclasses.dataclass
+class SyntheticSet:
+    """The small per-sample arrays of a dataset in memory; images are read when drawn."""
+
+    image_paths: list[Path]
+    mp478: np.ndarray  # (N, 478, 2) frame pixels
+    rotation_camera: np.ndarray  # (N, 3, 3) head rotation in the camera frame
+    gaze: np.ndarray  # (N, 2, 2) radians, [left, right] x [yaw, pitch], head frame
+    yaw_deg: np.ndarray  # (N,) head yaw as the camera sees it
+    z_exp: np.ndarray  # (N, 64)
+    identity: np.ndarray
+    arkit_weights: np.ndarray
+    index: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def subset(self, rows) -> "SyntheticSet":
+        rows = np.asarray(rows)
+        return SyntheticSet([self.image_paths[i] for i in rows], *(getattr(self, f.name)[rows] for f in
+                                                                     dataclasses.fields(self)[1:]))
+
+
+def load_synthetic(data_dir: Path, targets: dict[str, np.ndarray]) -> SyntheticSet:
+    from synthetic.labels import label_path, read_label
+
+    data_dir = Path(data_dir)
+    paths, mp, rot, gaze, yaw = [], [], [], [], []
+    for i in targets["index"]:
+        arrays, meta = read_label(label_path(data_dir, int(i)))
+        paths.append(data_dir / meta["image"])
+        mp.append(arrays["mp478_2d"])
+        rot.append(arrays["R"] @ arrays["head_rotation"])
+        gaze.append(np.deg2rad(arrays["gaze_deg"]))
+        yaw.append(arrays["head_pose_camera_deg"][0])
+    f = np.float32
+    return SyntheticSet(paths, np.array(mp, f), np.array(rot, f), np.array(gaze, f), np.array(yaw, f),
+                        targets["z_exp"], targets["identity"], targets["arkit_weights"], targets["index"])
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise ValueError(f"{path} is not a readable image; re-render it with `python -m synthetic render`")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def normalised(points_crop: np.ndarray, resolution: int) -> np.ndarray:
+    return (points_crop / (resolution / 2) - 1).astype(np.float32)
+
+
+@dataclasses.dataclass
+class Batch:
+    images: np.ndarray  # (B, R, R, 3) uint8: the synthetic ones first
+    landmarks: np.ndarray  # (B, 64, 2) in [-1, 1] crop units
+    n_synthetic: int
+    z_exp: np.ndarray  # (Bs, 64)
+    rotation: np.ndarray  # (Bs, 3, 3) as the crop sees it
+    gaze: np.ndarray  # (Bs, 2, 2) radians
+
+
+def synthetic_crops(data: SyntheticSet, rows, resolution: int, rng, jitter: CropJitter | None,
+                    aug: Augment | None):
+    images, lmks, rots = [], [], []
+    for i in rows:
+        crop = make_crop(read_rgb(data.image_paths[i]), resolution, data.mp478[i], jitter=jitter, rng=rng)
+        images.append(augment(crop.image, rng, aug) if aug else crop.image)
+        lmks.append(normalised(crop.to_crop(capture64.from_mp478(data.mp478[i])), resolution))
+        rots.append(rotation_to_crop(data.rotation_camera[i], crop.affine))
+    return np.array(images), np.array(lmks), np.array(rots, np.float32)
+
+
+def real_crops(real: RealFrames, rows, resolution: int, rng, jitter: CropJitter | None, aug: Augment | None):
+    images, lmks = [], []
+    for i in rows:
+        crop = make_crop(real.images[i], resolution, real.landmarks[i], jitter=jitter, rng=rng)
+        images.append(augment(crop.image, rng, aug) if aug else crop.image)
+        lmks.append(normalised(apply_affine(crop.affine, capture64.from_mp478(real.landmarks[i])), resolution))
+    r = resolution
+    return np.array(images, np.uint8).reshape(-1, r, r, 3), np.array(lmks, np.float32).reshape(-1, 64, 2)
+
+
+def make_batch(data: SyntheticSet, real: RealFrames | None, n_synthetic: int, n_real: int, resolution: int,
+               rng: np.random.Generator, jitter: CropJitter | None = CropJitter(),
+               aug: Augment | None = Augment()) -> Batch:
+    rows = rng.integers(0, len(data), n_synthetic)
+    images, lmks, rots = synthetic_crops(data, rows, resolution, rng, jitter, aug)
+    if real is not None and len(real) and n_real:
+        r_img, r_lmk = real_crops(real, rng.integers(0, len(real), n_real), resolution, rng, jitter, aug)
+        images, lmks = np.concatenate([images, r_img]), np.concatenate([lmks, r_lmk])
+    return Batch(images, lmks, n_synthetic, data.z_exp[rows], rots, data.gaze[rows])

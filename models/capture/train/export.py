@@ -1,0 +1,84 @@
+"""ONNX export of the capture model (fp32, and fp16 for CUDA), dynamic batch, parity check, JSON metadata."""
+from __future__ import annotations
+
+import datetime
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from models.atomic_io import atomic_write
+from models.capture.crop import BOX_MARGIN, MARGIN
+from models.capture.runtime import FORMAT, INPUTS, OUTPUTS, VERSION, file_names
+from models.capture.train.networks import CaptureNet, Exported
+from models.model_files import write_metadata
+from models.semantic.runtime import semantic_digests
+from models.vocab import capture64
+
+PARITY_TOL = 1e-4
+
+
+def _onnx(module, example, path: Path) -> None:
+    axes = {n: {0: "batch"} for n in (*INPUTS, *OUTPUTS)}
+
+    def write(handle):
+        with warnings.catch_warnings():  # the TorchScript exporter is deprecated but needs no onnxscript
+            warnings.simplefilter("ignore")
+            torch.onnx.export(module.eval(), (example,), handle, input_names=list(INPUTS), output_names=list(OUTPUTS),
+                              dynamic_axes=axes, opset_version=17, dynamo=False)
+
+    atomic_write(path, write)
+    os.chmod(path, 0o644)
+
+
+def parity(net: CaptureNet, resolution: int, onnx_path: Path, batch: int = 3, seed: int = 0) -> float:
+    """Largest |onnx - torch| over every output on random crops (CPU provider), in the network's own units:
+    landmarks as fractions of half the crop (in pixels float32 rounding alone reaches 1e-4 near the crop's far edge)."""
+    import onnxruntime as ort
+
+    images = np.random.default_rng(seed).integers(0, 256, (batch, resolution, resolution, 3), dtype=np.uint8)
+    with torch.no_grad():
+        expected = [o.numpy() for o in Exported(net.eval(), resolution)(torch.as_tensor(images))]
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {INPUTS[0]: images})
+    units = [1.0 if name != "landmarks" else resolution / 2 for name in OUTPUTS]
+    return max(float(np.abs(a - b).max()) / u for a, b, u in zip(got, expected, units))
+
+
+def export(checkpoint: Path, out_dir: Path, name: str, semantic_dir: Path, fp16: bool = True,
+           info: dict | None = None, log=print) -> Path:
+    """Writes NAME.onnx, NAME_fp16.onnx, NAME.pt (state dict for `adapt`) and NAME.json into out_dir."""
+    ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    cfg = ck["config"]
+    net = CaptureNet(cfg["backbone"])
+    net.load_state_dict(ck["model"])
+    net.eval()
+    r = int(cfg["resolution"])
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    names = file_names(name)
+    example = torch.zeros(2, r, r, 3, dtype=torch.uint8)
+    _onnx(Exported(net, r), example, out_dir / names["fp32"])
+    worst = parity(net, r, out_dir / names["fp32"])
+    if worst > PARITY_TOL:
+        raise RuntimeError(f"ONNX export differs from torch by {worst:.2e} (> {PARITY_TOL}); not shipping it")
+    files = [names["fp32"], names["torch"]]
+    if fp16:
+        half = CaptureNet(cfg["backbone"])
+        half.load_state_dict(ck["model"])
+        # fp16 inside, uint8 in and float32 out, so the runtime feeds both variants the same way
+        _onnx(Exported(half.eval(), r, torch.float16), example, out_dir / names["fp16"])
+        files.append(names["fp16"])
+    atomic_write(out_dir / names["torch"], lambda h: torch.save({"model": net.state_dict(), "config": cfg}, h))
+    meta = {"format": FORMAT, "version": VERSION, "name": name, "backbone": cfg["backbone"], "resolution": r,
+            "crop": {"margin": MARGIN, "box_margin": BOX_MARGIN}, "landmarks": list(capture64.NAMES),
+            "landmarks_mp478": capture64.MP478.tolist(),
+            "semantic": semantic_digests(semantic_dir),
+            "training": {"steps": ck["step"], "minutes": round(ck["elapsed"] / 60, 2), "config": cfg,
+                         "history": ck["history"][-1:] if ck["history"] else [], **(info or {})},
+            "parity_max_abs": worst, "exported": datetime.date.today().isoformat()}
+    write_metadata(out_dir, names["meta"], meta, files)
+    log(f"wrote {', '.join(files)} and {names['meta']} to {out_dir} (ONNX parity {worst:.1e})")
+    return out_dir / names["meta"]

@@ -1,0 +1,208 @@
+"""The capture networks (SEREP Table 2): image encoder E_img, heads H_code, H_lmks, head pose and gaze, and the
+domain classifier C_d behind a gradient-reversal layer.
+
+Backbones are written here (timm/torchvision do not import with the CPU torch of this project): MobileNetV2 in
+torchvision's exact layout (so its ImageNet state dict loads, `pretrained.py`) and ConvNeXt-T/B for the GPU preset.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from models.vocab import capture64
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+EMBEDDING = 512
+CODE_SIZE = 64
+
+
+def _conv_bn(inp, out, kernel=3, stride=1, groups=1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(inp, out, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
+                         nn.BatchNorm2d(out), nn.ReLU6(inplace=True))
+
+
+class InvertedResidual(nn.Module):
+    def __init__(self, inp, out, stride, expand):
+        super().__init__()
+        hidden = inp * expand
+        layers = [_conv_bn(inp, hidden, 1)] if expand != 1 else []
+        layers += [_conv_bn(hidden, hidden, 3, stride, hidden), nn.Conv2d(hidden, out, 1, bias=False), nn.BatchNorm2d(out)]
+        self.conv = nn.Sequential(*layers)
+        self.residual = stride == 1 and inp == out
+
+    def forward(self, x):
+        return x + self.conv(x) if self.residual else self.conv(x)
+
+
+class MobileNetV2(nn.Module):
+    """torchvision's MobileNetV2 (width 1.0) without the classifier; ``features.*`` names match its state dict."""
+
+    SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
+    out_channels = 1280
+
+    def __init__(self):
+        super().__init__()
+        layers, inp = [_conv_bn(3, 32, 3, 2)], 32
+        for t, c, n, s in self.SETTINGS:
+            for i in range(n):
+                layers.append(InvertedResidual(inp, c, s if i == 0 else 1, t))
+                inp = c
+        layers.append(_conv_bn(inp, self.out_channels, 1))
+        self.features = nn.Sequential(*layers)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out")
+
+    def forward(self, x):
+        return self.features(x).mean((2, 3))
+
+
+class _LayerNorm2d(nn.LayerNorm):
+    def forward(self, x):
+        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+class _ConvNeXtBlock(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.dwconv = nn.Conv2d(dim, dim, 7, padding=3, groups=dim)
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.pwconv1 = nn.Linear(dim, 4 * dim)
+        self.pwconv2 = nn.Linear(4 * dim, dim)
+        self.gamma = nn.Parameter(torch.full((dim,), 1e-6))
+
+    def forward(self, x):
+        y = self.dwconv(x).permute(0, 2, 3, 1)
+        y = self.pwconv2(F.gelu(self.pwconv1(self.norm(y)))) * self.gamma
+        return x + y.permute(0, 3, 1, 2)
+
+
+class ConvNeXt(nn.Module):
+    """ConvNeXt (Liu et al. 2022) without drop-path; random init (no ImageNet weights are at hand, README)."""
+
+    SIZES = {"convnext_t": ((3, 3, 9, 3), (96, 192, 384, 768)), "convnext_b": ((3, 3, 27, 3), (128, 256, 512, 1024))}
+
+    def __init__(self, size: str = "convnext_t"):
+        super().__init__()
+        depths, dims = self.SIZES[size]
+        self.downsample = nn.ModuleList([nn.Sequential(nn.Conv2d(3, dims[0], 4, 4), _LayerNorm2d(dims[0], eps=1e-6))])
+        for i in range(3):
+            self.downsample.append(nn.Sequential(_LayerNorm2d(dims[i], eps=1e-6), nn.Conv2d(dims[i], dims[i + 1], 2, 2)))
+        self.stages = nn.ModuleList([nn.Sequential(*[_ConvNeXtBlock(d) for _ in range(n)]) for n, d in zip(depths, dims)])
+        self.norm = nn.LayerNorm(dims[-1], eps=1e-6)
+        self.out_channels = dims[-1]
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.trunc_normal_(m.weight, std=0.02)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x):
+        for down, stage in zip(self.downsample, self.stages):
+            x = stage(down(x))
+        return self.norm(x.mean((2, 3)))
+
+
+class ResBlock(nn.Module):
+    """x + GroupNorm(GELU(Linear(x))) (Table 2)."""
+
+    def __init__(self, dim, groups):
+        super().__init__()
+        self.linear = nn.Linear(dim, dim)
+        self.norm = nn.GroupNorm(groups, dim)
+
+    def forward(self, x):
+        return x + self.norm(F.gelu(self.linear(x)))
+
+
+class _GradientReversal(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, scale):
+        ctx.scale = scale
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return -ctx.scale * grad, None
+
+
+class GradientReversal(nn.Module):
+    def __init__(self, scale: float = 1.0):
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, x):
+        return _GradientReversal.apply(x, self.scale)
+
+
+class DomainClassifier(nn.Module):
+    """C_d = GRL + Linear 512->256 + GroupNorm(16) + GELU + 2 x ResBlock + Linear 256->1 (logit of "real")."""
+
+    def __init__(self, scale: float = 1.0):
+        super().__init__()
+        self.net = nn.Sequential(GradientReversal(scale), nn.Linear(EMBEDDING, 256), nn.GroupNorm(16, 256), nn.GELU(),
+                                 ResBlock(256, 16), ResBlock(256, 16), nn.Linear(256, 1))
+
+    def forward(self, features):
+        return self.net(features)[:, 0]
+
+
+def rotation_from_6d(x: torch.Tensor) -> torch.Tensor:
+    """(B, 6) -> (B, 3, 3) by Gram-Schmidt on two columns (Zhou et al. 2019)."""
+    a, b = x[:, :3], x[:, 3:]
+    c1 = F.normalize(a, dim=1)
+    c2 = F.normalize(b - (c1 * b).sum(1, keepdim=True) * c1, dim=1)
+    return torch.stack([c1, c2, torch.cross(c1, c2, dim=1)], 2)
+
+
+BACKBONES = {"mobilenet_v2": MobileNetV2, "convnext_t": lambda: ConvNeXt("convnext_t"),
+             "convnext_b": lambda: ConvNeXt("convnext_b")}
+
+
+class CaptureNet(nn.Module):
+    """Image (B, R, R, 3) float RGB in 0..255 -> code, landmarks in [-1, 1] crop units, rotation 6D, gaze, features."""
+
+    def __init__(self, backbone: str = "mobilenet_v2"):
+        super().__init__()
+        if backbone not in BACKBONES:
+            raise ValueError(f"unknown backbone {backbone!r}; one of {', '.join(BACKBONES)}")
+        self.backbone_name = backbone
+        self.backbone = BACKBONES[backbone]()
+        self.neck = nn.Sequential(nn.Linear(self.backbone.out_channels, EMBEDDING), nn.GroupNorm(32, EMBEDDING), nn.GELU())
+        self.code = nn.Sequential(*[ResBlock(EMBEDDING, 32) for _ in range(3)], nn.Linear(EMBEDDING, CODE_SIZE))
+        self.landmarks = nn.Linear(EMBEDDING, 2 * len(capture64.NAMES))
+        self.pose = nn.Linear(EMBEDDING, 6)
+        self.gaze = nn.Linear(EMBEDDING, 4)
+        self.domain = DomainClassifier()
+        with torch.no_grad():  # start at a face seen from the front: camera +y down, +z forward flip the head's Y, Z
+            self.pose.weight.mul_(0.01)
+            self.pose.bias.copy_(torch.tensor([1.0, 0, 0, 0, -1.0, 0]))
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).mul(255).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).mul(255).view(1, 3, 1, 1), persistent=False)
+
+    def features(self, image):
+        x = (image.permute(0, 3, 1, 2) - self.mean) / self.std
+        return self.neck(self.backbone(x))
+
+    def forward(self, image):
+        f = self.features(image)
+        return {"z_exp": self.code(f), "landmarks": self.landmarks(f).view(-1, len(capture64.NAMES), 2),
+                "rotation": rotation_from_6d(self.pose(f)), "gaze": self.gaze(f).view(-1, 2, 2), "features": f}
+
+
+class Exported(nn.Module):
+    """What the ONNX file holds: uint8 crops in; code, landmarks in crop pixels, rotation matrix, gaze out."""
+
+    def __init__(self, net: CaptureNet, resolution: int, dtype=torch.float32):
+        super().__init__()
+        self.net, self.resolution, self.dtype = net.to(dtype), resolution, dtype
+
+    def forward(self, image):
+        out = self.net(image.to(self.dtype))
+        outputs = (out["z_exp"], (out["landmarks"] + 1) * (self.resolution / 2), out["rotation"], out["gaze"])
+        return tuple(o.float() for o in outputs)
+
+
+def parameter_count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())

