@@ -3,3 +3,15 @@ try:  # packed extension: build_addon.py copies models/ into the add-on
     from .models import head  # noqa: F401
 except ImportError:  # development tree: the repository root is on sys.path
     from models import head  # noqa: F401
+
+
+def models_module(name: str):
+    """A submodule of the bpy-free package, imported on first use (some need OpenCV or MediaPipe)."""
+    import importlib
+
+    try:
+        return importlib.import_module(f"{__package__}.models.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__package__}.models":
+            raise
+        return importlib.import_module(f"models.{name}")

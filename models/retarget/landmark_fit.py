@@ -1,0 +1,366 @@
+"""The landmark backend's fit: the rig's MediaPipe-478 points (through the head asset's correspondence)
+projected by a pinhole camera onto MediaPipe's 2D points.
+
+1. Identity: one FLAME identity for the whole clip, fitted jointly over frames spread through it
+   (alternating with those frames' poses and expressions), with a Gaussian prior.
+2. Per frame: ARKit weights in [0, 1] and the head's rotation and translation (bounded least squares,
+   warm-started from the previous frame, a small temporal prior); the exclusive pairs are enforced by
+   capping the weaker shape and solving again.
+3. Gaze: each iris centre's camera ray meets the fitted eyeball sphere; the eye rotation takes the rest
+   iris direction onto it. The eyeLook* weights follow from the gaze (they are not fitted to the lids).
+
+Residuals are in millimetres at the face (pixels times depth / focal), so the priors read as mm.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from scipy.optimize import least_squares
+from scipy.spatial.transform import Rotation
+
+from ..expressions import GAZE_SHAPES, gaze_to_weights
+from ..head.arkit import ARKIT_NAMES
+from ..video import mediapipe_groups as groups
+from .blas_threads import blas_threads
+from .camera import FRONTAL, project
+from .solve import PAIR_BOUND, cap_violations, pair_indices
+
+
+@dataclasses.dataclass
+class FitOptions:
+    fov_deg: float = 60.0
+    identity_frames: int = 16  # frames the identity is fitted on
+    identity_rounds: int = 2
+    identity_prior: float = 2.0  # mm per unit of each identity coefficient
+    weight_prior: float = 0.3  # mm per unit weight (ridge towards neutral)
+    temporal_prior: float = 1.5  # mm per unit weight change from the previous frame
+    pose_temporal: float = 0.0  # mm per radian / mm of pose change (0: the pose follows the landmarks freely)
+    pair_bound: float = PAIR_BOUND
+    close_bound: float = 30.0  # mm per unit of mouthClose above jawOpen (a corrective of jawOpen)
+    max_nfev: int = 12
+    blink_hold: float = 0.5  # above this blink weight the gaze keeps its previous value
+
+
+class LandmarkRig:
+    """The 478 landmark positions as a linear function of identity and expression: L0 + Lid b + Lexp w."""
+
+    def __init__(self, model):
+        asset = model.asset
+        tri = asset.faces[asset.mp478_faces]  # (478, 3) vertex ids
+        bary = asset.mp478_bary.astype(np.float64)
+
+        def at(x):  # (V, 3, ...) -> (478, 3, ...)
+            return np.einsum("lk,lk...->l...", bary, x[tri])
+
+        self.model = model
+        self.l0 = at(model.template)
+        self.lid = at(model.identity_basis)  # (478, 3, K)
+        self.lexp = at(np.moveaxis(model.blendshapes, 0, -1))  # (478, 3, S)
+        self.shape_names = model.shape_names
+        gaze = set(GAZE_SHAPES)
+        self.fitted = np.array([i for i, n in enumerate(self.shape_names) if n not in gaze])
+        fitted_names = [self.shape_names[i] for i in self.fitted]
+        self.pairs = pair_indices(fitted_names)
+        self.close_open = (fitted_names.index("mouthClose"), fitted_names.index("jawOpen"))
+        self.weight = groups.fit_weights()
+        self.use = np.flatnonzero(self.weight > 0)
+        self.sqrt_w = np.sqrt(self.weight[self.use])
+        self.eye_joints = [asset.joint_names.index("eye_left"), asset.joint_names.index("eye_right")]
+        self.neck_joint = asset.joint_names.index("neck")
+        self.iris_centre = [groups.LEFT_IRIS[0], groups.RIGHT_IRIS[0]]  # MediaPipe's left = the character's +X
+
+    def neutral_points(self, beta):
+        return self.l0 + self.lid @ beta
+
+    def joints(self, beta):
+        return self.model.joints(beta)[0]
+
+
+def _rot(rv):
+    return Rotation.from_rotvec(rv).as_matrix()
+
+
+def _rot_jac(rv, h=1e-6):
+    """(3, 3, 3): dR/drv_j stacked on the first axis (central differences)."""
+    out = np.empty((3, 3, 3))
+    for j in range(3):
+        e = np.zeros(3)
+        e[j] = h
+        out[j] = (_rot(rv + e) - _rot(rv - e)) / (2 * h)
+    return out
+
+
+def _proj_jac(x, k):
+    """d(pixel)/d(camera point) for points (N, 3): (N, 2, 3)."""
+    f = np.array([k[0, 0], k[1, 1]])
+    z = x[:, 2]
+    j = np.zeros((len(x), 2, 3))
+    j[:, 0, 0] = f[0] / z
+    j[:, 1, 1] = f[1] / z
+    j[:, :, 2] = -f * x[:, :2] / z[:, None] ** 2
+    return j
+
+
+def initial_pose(points3d, pixels, k):
+    """Rigid pose (rotvec, t) of head-frame points seen at `pixels` (cv2.solvePnP, EPnP then refined)."""
+    import cv2
+
+    ok, rvec, tvec = cv2.solvePnP(points3d.astype(np.float64), pixels.astype(np.float64), k, None,
+                                  flags=cv2.SOLVEPNP_EPNP)
+    if ok:
+        ok, rvec, tvec = cv2.solvePnP(points3d, pixels.astype(np.float64), k, None, rvec, tvec,
+                                      useExtrinsicGuess=True, flags=cv2.SOLVEPNP_ITERATIVE)
+    if not ok or tvec[2, 0] <= 0:
+        rvec = Rotation.from_matrix(FRONTAL).as_rotvec()[:, None]
+        tvec = np.array([[0.0], [0.0], [0.5]])
+    return rvec.ravel(), tvec.ravel()
+
+
+class FrameFitter:
+    """Per-frame fit of weights (the fitted shapes) and pose for a fixed identity."""
+
+    def __init__(self, rig: LandmarkRig, beta, k, opts: FitOptions):
+        self.rig, self.k, self.opts = rig, k, opts
+        use = rig.use
+        self.base = rig.neutral_points(beta)[use]  # (N, 3)
+        self.lexp = rig.lexp[use][:, :, rig.fitted]  # (N, 3, S')
+
+    def _parts(self, p):
+        s = self.lexp.shape[2]
+        return p[:s], p[s:s + 3], p[s + 3:]
+
+    def residual_and_jac(self, p, obs, scale, prev):
+        w, rv, t = self._parts(p)
+        local = self.base + self.lexp @ w
+        r = _rot(rv)
+        x = local @ r.T + t
+        sw = self.rig.sqrt_w[:, None] * scale
+        res_lm = ((project(x, self.k) - obs) * sw).ravel()
+        jp = _proj_jac(x, self.k) * sw[:, :, None]  # (N, 2, 3)
+        dr = _rot_jac(rv)  # (3, 3, 3)
+        j_w = (jp @ r) @ self.lexp
+        j_r = jp @ np.einsum("jbc,nc->nbj", dr, local)
+        j_t = jp
+        jac_lm = np.concatenate([j_w, j_r, j_t], axis=2).reshape(-1, len(p))
+        o = self.opts
+        n = len(p)
+        s = self.lexp.shape[2]
+        reg = [o.weight_prior * w]
+        jreg = [np.hstack([o.weight_prior * np.eye(s), np.zeros((s, 6))])]
+        close, jaw = self.rig.close_open
+        excess = w[close] - w[jaw]
+        row = np.zeros((1, n))
+        if excess > 0:
+            row[0, close], row[0, jaw] = o.close_bound, -o.close_bound
+        reg.append([o.close_bound * max(excess, 0.0)])
+        jreg.append(row)
+        if prev is not None:
+            reg.append(o.temporal_prior * (w - prev[:s]))
+            jreg.append(np.hstack([o.temporal_prior * np.eye(s), np.zeros((s, 6))]))
+            if o.pose_temporal > 0:
+                reg.append(o.pose_temporal * (p[s:] - prev[s:]) * np.r_[np.full(3, 50.0), np.full(3, 1000.0)])
+                jreg.append(np.hstack([np.zeros((6, s)), o.pose_temporal *
+                                       np.diag(np.r_[np.full(3, 50.0), np.full(3, 1000.0)])]))
+        return np.concatenate([res_lm] + reg), np.vstack([jac_lm] + jreg), n
+
+    def fit(self, obs_all, p0, prev=None):
+        """obs_all (478, 2) px; p0 the start [w, rotvec, t]; returns (p, RMS landmark residual mm)."""
+        obs = obs_all[self.rig.use]
+        s = self.lexp.shape[2]
+        scale = 1000.0 * p0[-1] / self.k[0, 0]  # mm per pixel at the face's depth
+        upper = np.r_[np.ones(s), np.full(3, np.pi), np.full(3, np.inf)]
+        lower = np.r_[np.zeros(s), np.full(3, -np.pi), np.full(3, -np.inf)]
+        lower[-1] = 0.05
+        p = np.clip(p0, lower + 1e-9, upper - 1e-9)
+        cache = {}
+
+        def fun(q):
+            cache["r"], cache["j"], _ = self.residual_and_jac(q, obs, scale, prev)
+            cache["q"] = q.copy()
+            return cache["r"]
+
+        def jac(q):
+            if "q" not in cache or not np.array_equal(cache["q"], q):
+                fun(q)
+            return cache["j"]
+
+        for _ in range(4):
+            sol = least_squares(fun, p, jac=jac, bounds=(lower, upper), method="trf", max_nfev=self.opts.max_nfev,
+                                x_scale="jac")
+            p = sol.x
+            if not cap_violations(p[:s], upper, self.rig.pairs, self.opts.pair_bound):
+                break
+            p = np.clip(p, lower + 1e-9, upper - 1e-9)
+        n_lm = len(obs)
+        rms = float(np.sqrt(np.mean(sol.fun[:2 * n_lm].reshape(n_lm, 2) ** 2 / (self.rig.sqrt_w[:, None] ** 2)) * 2))
+        return p, rms
+
+
+def fit_identity(rig: LandmarkRig, landmarks, k, opts: FitOptions, log=None):
+    """One identity for the clip from frames (F, 478, 2) spread through it; returns beta (K,)."""
+    n_id = rig.lid.shape[2]
+    beta = np.zeros(n_id)
+    use = rig.use
+    poses = []
+    for rnd in range(opts.identity_rounds):
+        fitter = FrameFitter(rig, beta, k, opts)
+        s = fitter.lexp.shape[2]
+        params = []
+        for f, obs in enumerate(landmarks):
+            if rnd == 0:
+                rv, t = initial_pose(rig.neutral_points(beta)[use], obs[use], k)
+                p0 = np.r_[np.zeros(s), rv, t]
+            else:
+                p0 = poses[f]
+            params.append(fitter.fit(obs, p0)[0])
+        poses = params
+        w_all = np.array([p[:s] for p in params])
+        # identity and the poses jointly, expressions held
+        expr = np.einsum("nas,fs->fna", rig.lexp[use][:, :, rig.fitted], w_all)  # (F, N, 3)
+        n_f = len(landmarks)
+        scale = np.array([1000.0 * p[-1] / k[0, 0] for p in params])
+        sw = rig.sqrt_w[:, None]
+        lid = rig.lid[use]
+        base = rig.l0[use]
+        prior = opts.identity_prior * np.sqrt(n_f)
+
+        def fun_jac(q):
+            b, pose = q[:n_id], q[n_id:].reshape(n_f, 6)
+            res, rows = [], []
+            local_id = base + lid @ b
+            for f in range(n_f):
+                local = local_id + expr[f]
+                r = _rot(pose[f, :3])
+                x = local @ r.T + pose[f, 3:]
+                wgt = sw * scale[f]
+                res.append(((project(x, k) - landmarks[f][use]) * wgt).ravel())
+                jp = _proj_jac(x, k) * wgt[:, :, None]
+                j = np.zeros((len(use), 2, len(q)))
+                j[:, :, :n_id] = np.einsum("nab,bc,nck->nak", jp, r, lid)
+                j[:, :, n_id + 6 * f:n_id + 6 * f + 3] = np.einsum("nab,jbc,nc->naj", jp, _rot_jac(pose[f, :3]), local)
+                j[:, :, n_id + 6 * f + 3:n_id + 6 * f + 6] = jp
+                rows.append(j.reshape(-1, len(q)))
+            res.append(prior * b)
+            jb = np.zeros((n_id, len(q)))
+            jb[:, :n_id] = prior * np.eye(n_id)
+            rows.append(jb)
+            return np.concatenate(res), np.vstack(rows)
+
+        cache = {}
+
+        def fun(q):
+            cache["q"], (cache["r"], cache["j"]) = q.copy(), fun_jac(q)
+            return cache["r"]
+
+        def jac(q):
+            if "q" not in cache or not np.array_equal(cache["q"], q):
+                fun(q)
+            return cache["j"]
+
+        q0 = np.r_[beta, np.concatenate([p[s:] for p in params])]
+        sol = least_squares(fun, q0, jac=jac, method="trf", max_nfev=15, x_scale="jac")
+        beta = sol.x[:n_id]
+        pose = sol.x[n_id:].reshape(n_f, 6)
+        poses = [np.r_[params[f][:s], pose[f]] for f in range(n_f)]
+        if log is not None:
+            log(f"identity round {rnd + 1}: landmark RMS {np.sqrt(np.mean(sol.fun[:-n_id] ** 2)):.2f} mm")
+    return beta
+
+
+def gaze(rig: LandmarkRig, beta, rotvec, t, obs, k):
+    """Per eye [left (+X), right] (yaw, pitch) in radians, head frame, from the iris centres' pixels."""
+    neutral = rig.neutral_points(beta)
+    joints = rig.joints(beta)
+    r = _rot(rotvec)
+    out = np.zeros((2, 2))
+    k_inv = np.linalg.inv(k)
+    for e, (joint, iris) in enumerate(zip(rig.eye_joints, rig.iris_centre)):
+        centre_h = joints[joint]
+        rest = neutral[iris] - centre_h
+        radius = np.linalg.norm(rest)
+        c = r @ centre_h + t
+        d = k_inv @ np.r_[obs[iris], 1.0]
+        d /= np.linalg.norm(d)
+        along = d @ c
+        disc = along ** 2 - (c @ c - radius ** 2)
+        hit = (along - np.sqrt(disc)) * d if disc > 0 else along * d
+        n_cam = hit - c
+        n_head = r.T @ n_cam
+        n_head /= np.linalg.norm(n_head)
+        rest = rest / radius
+        out[e, 0] = np.arctan2(n_head[0], n_head[2]) - np.arctan2(rest[0], rest[2])
+        out[e, 1] = np.arctan2(n_head[1], np.hypot(n_head[0], n_head[2])) - np.arctan2(rest[1], np.hypot(rest[0], rest[2]))
+    return out
+
+
+def eye_matrices(yaw_pitch: np.ndarray) -> np.ndarray:
+    """(T, 2, 2) yaw/pitch radians -> (T, 2, 3, 3) rotations Ry(yaw) Rx(-pitch) (pitch > 0 looks up)."""
+    flat = yaw_pitch.reshape(-1, 2)
+    m = Rotation.from_euler("YX", np.stack([flat[:, 0], -flat[:, 1]], 1)).as_matrix()
+    return m.reshape(*yaw_pitch.shape[:-1], 3, 3)
+
+
+def fit_clip(rig: LandmarkRig, track, opts: FitOptions, k, progress=None, cancel=None, log=None):
+    """Per-frame arrays for a Track: weights (T, 52), head rotation in the head frame (T, 3, 3), neck
+    translation (T, 3), gaze (T, 2, 2), residual (T,), identity."""
+    with blas_threads(1):
+        return _fit_clip(rig, track, opts, k, progress, cancel, log)
+
+
+def _fit_clip(rig, track, opts, k, progress, cancel, log):
+    from ..video.errors import Cancelled
+
+    usable = np.flatnonzero(track.usable)
+    pick = usable[np.linspace(0, len(usable) - 1, min(opts.identity_frames, len(usable))).round().astype(int)]
+    beta = fit_identity(rig, track.landmarks[pick], k, opts, log)
+    fitter = FrameFitter(rig, beta, k, opts)
+    s = fitter.lexp.shape[2]
+    n = len(track)
+    weights = np.zeros((n, len(ARKIT_NAMES)))
+    rotation = np.tile(np.eye(3), (n, 1, 1))
+    neck = np.zeros((n, 3))
+    gaze_yp = np.zeros((n, 2, 2))
+    residual = np.full(n, np.nan)
+    neck_joint = rig.joints(beta)[rig.neck_joint]
+    columns = np.array([ARKIT_NAMES.index(rig.shape_names[i]) for i in rig.fitted])
+    blink = [ARKIT_NAMES.index("eyeBlinkLeft"), ARKIT_NAMES.index("eyeBlinkRight")]
+    prev = None
+    last_gaze = np.zeros((2, 2))
+    for done, f in enumerate(usable):
+        if cancel is not None and cancel():
+            raise Cancelled(f"{track_source(track)}: analysis cancelled at frame {track.frame_index[f]}; "
+                            "run it again to redo it")
+        obs = track.landmarks[f].astype(np.float64)
+        if prev is None:
+            rv, t = initial_pose(fitter.base, obs[rig.use], k)
+            p0 = np.r_[np.zeros(s), rv, t]
+        else:
+            p0 = prev
+        p, rms = fitter.fit(obs, p0, prev)
+        if prev is not None and f - usable[done - 1] > 1:
+            p, rms = fitter.fit(obs, p)  # after a long gap the previous frame is no prior
+        prev = p
+        w, rv, t = p[:s], p[s:s + 3], p[s + 3:]
+        weights[f, columns] = w
+        r_cam = _rot(rv)
+        rotation[f] = FRONTAL.T @ r_cam
+        neck[f] = FRONTAL.T @ (r_cam @ neck_joint + t)
+        g = gaze(rig, beta, rv, t, obs, k)
+        for e in range(2):
+            if weights[f, blink[e]] < opts.blink_hold:
+                last_gaze[e] = g[e]
+        gaze_yp[f] = last_gaze
+        residual[f] = rms
+        if progress is not None:
+            progress(done + 1, len(usable), "fitting")
+    gaze_deg = np.degrees(gaze_yp)
+    look = gaze_to_weights(gaze_deg[:, :, 0], gaze_deg[:, :, 1])
+    for name in GAZE_SHAPES:
+        weights[:, ARKIT_NAMES.index(name)] = look[:, ARKIT_NAMES.index(name)]
+    translation = np.where(track.usable[:, None], neck - neck[usable].mean(0), 0.0)
+    return weights, rotation, translation, gaze_yp, residual, beta
+
+
+def track_source(track) -> str:
+    return getattr(track, "source", "") or "clip"
