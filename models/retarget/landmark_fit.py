@@ -32,6 +32,7 @@ class FitOptions:
     fov_deg: float = 60.0
     identity_frames: int = 16  # frames the identity is fitted on
     identity_rounds: int = 2
+    offset_shrink: float = 2.0  # pseudo-frames shrinking the per-landmark offsets towards 0
     identity_prior: float = 2.0  # mm per unit of each identity coefficient
     weight_prior: float = 0.3  # mm per unit weight (ridge towards neutral)
     temporal_prior: float = 1.5  # mm per unit weight change from the previous frame
@@ -120,10 +121,10 @@ def initial_pose(points3d, pixels, k):
 class FrameFitter:
     """Per-frame fit of weights (the fitted shapes) and pose for a fixed identity."""
 
-    def __init__(self, rig: LandmarkRig, beta, k, opts: FitOptions):
+    def __init__(self, rig: LandmarkRig, beta, k, opts: FitOptions, offset=None):
         self.rig, self.k, self.opts = rig, k, opts
         use = rig.use
-        self.base = rig.neutral_points(beta)[use]  # (N, 3)
+        self.base = rig.neutral_points(beta)[use] + (0 if offset is None else offset[use])  # (N, 3)
         self.lexp = rig.lexp[use][:, :, rig.fitted]  # (N, 3, S')
 
     def _parts(self, p):
@@ -197,75 +198,116 @@ class FrameFitter:
         return p, rms
 
 
+def _identity_and_poses(rig, landmarks, k, opts, beta, poses, expr, offset):
+    """Identity and the frames' poses jointly (expressions `expr` (F, N, 3) and `offset` held)."""
+    use = rig.use
+    n_id, n_f = len(beta), len(landmarks)
+    scale = np.array([1000.0 * p[-1] / k[0, 0] for p in poses])
+    sw = rig.sqrt_w[:, None]
+    lid = rig.lid[use]
+    base = rig.l0[use] + offset[use]
+    prior = opts.identity_prior * np.sqrt(n_f)
+
+    def fun_jac(q):
+        b, pose = q[:n_id], q[n_id:].reshape(n_f, 6)
+        res, rows = [], []
+        local_id = base + lid @ b
+        for f in range(n_f):
+            local = local_id + expr[f]
+            r = _rot(pose[f, :3])
+            x = local @ r.T + pose[f, 3:]
+            wgt = sw * scale[f]
+            res.append(((project(x, k) - landmarks[f][use]) * wgt).ravel())
+            jp = _proj_jac(x, k) * wgt[:, :, None]
+            j = np.zeros((len(use), 2, len(q)))
+            j[:, :, :n_id] = (jp @ r) @ lid
+            j[:, :, n_id + 6 * f:n_id + 6 * f + 3] = jp @ np.einsum("jbc,nc->nbj", _rot_jac(pose[f, :3]), local)
+            j[:, :, n_id + 6 * f + 3:n_id + 6 * f + 6] = jp
+            rows.append(j.reshape(-1, len(q)))
+        res.append(prior * b)
+        jb = np.zeros((n_id, len(q)))
+        jb[:, :n_id] = prior * np.eye(n_id)
+        rows.append(jb)
+        return np.concatenate(res), np.vstack(rows)
+
+    cache = {}
+
+    def fun(q):
+        cache["q"], (cache["r"], cache["j"]) = q.copy(), fun_jac(q)
+        return cache["r"]
+
+    def jac(q):
+        if "q" not in cache or not np.array_equal(cache["q"], q):
+            fun(q)
+        return cache["j"]
+
+    q0 = np.r_[beta, np.concatenate([p[-6:] for p in poses])]
+    sol = least_squares(fun, q0, jac=jac, method="trf", max_nfev=15, x_scale="jac")
+    rms = float(np.sqrt(np.mean(sol.fun[:-n_id] ** 2)))
+    return sol.x[:n_id], list(sol.x[n_id:].reshape(n_f, 6)), rms
+
+
+def _landmark_offsets(rig, landmarks, k, beta, poses, expr, shrink_frames: float):
+    """Per-landmark offsets (478, 3) in the head frame: the mean of each point's residual over the frames, lifted
+    to the face's depth and rotated into the head frame (how this face's features sit relative to the
+    correspondence), shrunk towards 0 by `shrink_frames` pseudo-frames."""
+    use = rig.use
+    total = np.zeros((len(use), 3))
+    base = rig.neutral_points(beta)[use]
+    for f, obs in enumerate(landmarks):
+        r, t = _rot(poses[f][:3]), poses[f][3:]
+        x = (base + expr[f]) @ r.T + t
+        err = obs[use] - project(x, k)
+        d = np.zeros((len(use), 3))
+        d[:, :2] = err * x[:, 2:3] / np.array([k[0, 0], k[1, 1]])
+        total += d @ r
+    offset = np.zeros((len(rig.l0), 3))
+    offset[use] = total / (len(landmarks) + shrink_frames)
+    return offset
+
+
+def neutral_frames(landmarks, usable, count: int) -> np.ndarray:
+    """The `count` usable frames nearest a neutral face: mouth closed, eyes as open as usual (the clip's
+    75th percentile of eye openness); the identity is fitted on them, taken as neutral at first."""
+    o = groups.openness(landmarks[usable])
+    eyes = o[:, 1:].mean(1)
+    score = o[:, 0] + np.abs(eyes - np.percentile(eyes, 75))
+    return np.sort(usable[np.argsort(score)[:count]])
+
+
 def fit_identity(rig: LandmarkRig, landmarks, k, opts: FitOptions, log=None):
-    """One identity for the clip from frames (F, 478, 2) spread through it; returns beta (K,)."""
+    """One identity for the clip from frames (F, 478, 2) spread through it: (beta (K,), offsets (478, 3)).
+
+    Round 1 takes the frames as neutral (identity, poses, then per-landmark offsets: what the identity basis
+    and the correspondence leave between this face and the rig); later rounds fit each frame's expression
+    and refit the identity and offsets with the expressions held.
+    """
     n_id = rig.lid.shape[2]
     beta = np.zeros(n_id)
+    offset = np.zeros_like(rig.l0)
     use = rig.use
+    n_f = len(landmarks)
     poses = []
+    for f, obs in enumerate(landmarks):
+        rv, t = initial_pose(rig.neutral_points(beta)[use], obs[use], k)
+        poses.append(np.r_[rv, t])
+    expr = np.zeros((n_f, len(use), 3))
+    lexp = rig.lexp[use][:, :, rig.fitted]
     for rnd in range(opts.identity_rounds):
-        fitter = FrameFitter(rig, beta, k, opts)
-        s = fitter.lexp.shape[2]
-        params = []
-        for f, obs in enumerate(landmarks):
-            if rnd == 0:
-                rv, t = initial_pose(rig.neutral_points(beta)[use], obs[use], k)
-                p0 = np.r_[np.zeros(s), rv, t]
-            else:
-                p0 = poses[f]
-            params.append(fitter.fit(obs, p0)[0])
-        poses = params
-        w_all = np.array([p[:s] for p in params])
-        # identity and the poses jointly, expressions held
-        expr = np.einsum("nas,fs->fna", rig.lexp[use][:, :, rig.fitted], w_all)  # (F, N, 3)
-        n_f = len(landmarks)
-        scale = np.array([1000.0 * p[-1] / k[0, 0] for p in params])
-        sw = rig.sqrt_w[:, None]
-        lid = rig.lid[use]
-        base = rig.l0[use]
-        prior = opts.identity_prior * np.sqrt(n_f)
-
-        def fun_jac(q):
-            b, pose = q[:n_id], q[n_id:].reshape(n_f, 6)
-            res, rows = [], []
-            local_id = base + lid @ b
-            for f in range(n_f):
-                local = local_id + expr[f]
-                r = _rot(pose[f, :3])
-                x = local @ r.T + pose[f, 3:]
-                wgt = sw * scale[f]
-                res.append(((project(x, k) - landmarks[f][use]) * wgt).ravel())
-                jp = _proj_jac(x, k) * wgt[:, :, None]
-                j = np.zeros((len(use), 2, len(q)))
-                j[:, :, :n_id] = np.einsum("nab,bc,nck->nak", jp, r, lid)
-                j[:, :, n_id + 6 * f:n_id + 6 * f + 3] = np.einsum("nab,jbc,nc->naj", jp, _rot_jac(pose[f, :3]), local)
-                j[:, :, n_id + 6 * f + 3:n_id + 6 * f + 6] = jp
-                rows.append(j.reshape(-1, len(q)))
-            res.append(prior * b)
-            jb = np.zeros((n_id, len(q)))
-            jb[:, :n_id] = prior * np.eye(n_id)
-            rows.append(jb)
-            return np.concatenate(res), np.vstack(rows)
-
-        cache = {}
-
-        def fun(q):
-            cache["q"], (cache["r"], cache["j"]) = q.copy(), fun_jac(q)
-            return cache["r"]
-
-        def jac(q):
-            if "q" not in cache or not np.array_equal(cache["q"], q):
-                fun(q)
-            return cache["j"]
-
-        q0 = np.r_[beta, np.concatenate([p[s:] for p in params])]
-        sol = least_squares(fun, q0, jac=jac, method="trf", max_nfev=15, x_scale="jac")
-        beta = sol.x[:n_id]
-        pose = sol.x[n_id:].reshape(n_f, 6)
-        poses = [np.r_[params[f][:s], pose[f]] for f in range(n_f)]
+        if rnd > 0:
+            fitter = FrameFitter(rig, beta, k, opts, offset)
+            s = fitter.lexp.shape[2]
+            w_all = []
+            for f, obs in enumerate(landmarks):
+                p = fitter.fit(obs, np.r_[np.zeros(s), poses[f]])[0]
+                w_all.append(p[:s])
+                poses[f] = p[s:]
+            expr = np.einsum("nas,fs->fna", lexp, np.array(w_all))
+        beta, poses, rms = _identity_and_poses(rig, landmarks, k, opts, beta, poses, expr, np.zeros_like(offset))
+        offset = _landmark_offsets(rig, landmarks, k, beta, poses, expr, opts.offset_shrink)
         if log is not None:
-            log(f"identity round {rnd + 1}: landmark RMS {np.sqrt(np.mean(sol.fun[:-n_id] ** 2)):.2f} mm")
-    return beta
+            log(f"identity round {rnd + 1}: landmark RMS {rms:.2f} mm before the per-landmark offsets")
+    return beta, offset
 
 
 def gaze(rig: LandmarkRig, beta, rotvec, t, obs, k):
@@ -312,9 +354,9 @@ def _fit_clip(rig, track, opts, k, progress, cancel, log):
     from ..video.errors import Cancelled
 
     usable = np.flatnonzero(track.usable)
-    pick = usable[np.linspace(0, len(usable) - 1, min(opts.identity_frames, len(usable))).round().astype(int)]
-    beta = fit_identity(rig, track.landmarks[pick], k, opts, log)
-    fitter = FrameFitter(rig, beta, k, opts)
+    pick = neutral_frames(track.landmarks, usable, opts.identity_frames)
+    beta, offset = fit_identity(rig, track.landmarks[pick].astype(np.float64), k, opts, log)
+    fitter = FrameFitter(rig, beta, k, opts, offset)
     s = fitter.lexp.shape[2]
     n = len(track)
     weights = np.zeros((n, len(ARKIT_NAMES)))

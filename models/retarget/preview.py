@@ -30,6 +30,20 @@ def draw_landmarks(image: np.ndarray, points: np.ndarray | None, found: bool) ->
     return out
 
 
+def face_crop(perf, size) -> tuple[int, int, int]:
+    """(x0, y0, side) of one square crop around the face over the whole clip (so the view does not jitter)."""
+    w, h = size
+    if perf.landmarks is None or not perf.found.any():
+        return 0, 0, min(w, h)
+    pts = perf.landmarks[perf.found]
+    lo, hi = np.median(pts.min(1), 0), np.median(pts.max(1), 0)
+    side = int(min(max(hi - lo) * 2.0, w, h))
+    cx, cy = (lo + hi) / 2
+    x0 = int(np.clip(cx - side / 2, 0, w - side))
+    y0 = int(np.clip(cy - side / 2, 0, h - side))
+    return x0, y0, side
+
+
 def write_preview(path: Path, frames, perf, model, identity=None, weights=None, head_rotation=None,
                   eye_rotation=None, progress=None, cancel=None) -> Path:
     """frames: the clip's Frames (streamed again); the rig's arrays default to the Performance's own."""
@@ -37,7 +51,8 @@ def write_preview(path: Path, frames, perf, model, identity=None, weights=None, 
     head_rotation = perf.head_rotation if head_rotation is None else head_rotation
     eye_rotation = perf.eye_rotation if eye_rotation is None else eye_rotation
     w, h = frames.size
-    side = h
+    side = min(h, 480)
+    x0, y0, crop = face_crop(perf, frames.size)
     asset = model.asset
     colours = vertex_colours(asset)
     beta = np.zeros(asset.n_identity) if identity is None else np.asarray(identity, np.float64)
@@ -47,7 +62,7 @@ def write_preview(path: Path, frames, perf, model, identity=None, weights=None, 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(frames.fps), (w + side, h))
+    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(frames.fps), (2 * side, side))
     if not writer.isOpened():
         raise CaptureError(f"{path}: cannot write a video there; pass --preview with a writable .mp4 path")
     try:
@@ -57,7 +72,8 @@ def write_preview(path: Path, frames, perf, model, identity=None, weights=None, 
             if cancel is not None and cancel():
                 raise CaptureError(f"{path}: preview cancelled; nothing was written")
             lms = perf.landmarks[k] if perf.landmarks is not None else None
-            left = draw_landmarks(image, lms, bool(perf.found[k]))
+            left = draw_landmarks(image, lms, bool(perf.found[k]))[y0:y0 + crop, x0:x0 + crop]
+            left = cv2.resize(left, (side, side), interpolation=cv2.INTER_AREA if crop > side else cv2.INTER_CUBIC)
             rv = lambda m: Rotation.from_matrix(m).as_rotvec()[None]  # noqa: E731
             verts = model.vertices(beta, weights[k], neck=rv(head_rotation[k]), eye_left=rv(eye_rotation[k, 0]),
                                    eye_right=rv(eye_rotation[k, 1]))[0]

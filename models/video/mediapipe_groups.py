@@ -34,3 +34,19 @@ def fit_weights(oval: float = 0.3, feature: float = 3.0, other_stride: int = 4) 
     w[list(FACE_OVAL)] = oval
     w[list(FEATURES)] = feature
     return w
+
+# Point pairs measuring openness: (upper, lower) mid-points and (outer, inner) corners.
+MOUTH_GAP = (13, 14)
+MOUTH_CORNERS = (61, 291)
+RIGHT_EYE_GAP, RIGHT_EYE_CORNERS = (159, 145), (33, 133)
+LEFT_EYE_GAP, LEFT_EYE_CORNERS = (386, 374), (263, 362)
+
+
+def openness(landmarks: np.ndarray) -> np.ndarray:
+    """(T, 478, 2) -> (T, 3): mouth, right eye, left eye openness (gap / width), independent of scale."""
+    def ratio(gap, corners):
+        g = np.linalg.norm(landmarks[:, gap[0]] - landmarks[:, gap[1]], axis=-1)
+        w = np.linalg.norm(landmarks[:, corners[0]] - landmarks[:, corners[1]], axis=-1)
+        return g / np.maximum(w, 1e-6)
+    return np.stack([ratio(MOUTH_GAP, MOUTH_CORNERS), ratio(RIGHT_EYE_GAP, RIGHT_EYE_CORNERS),
+                     ratio(LEFT_EYE_GAP, LEFT_EYE_CORNERS)], 1)
