@@ -49,9 +49,8 @@ def smooth_array(x: np.ndarray, fps: float, method: str = "one_euro", strength: 
         return np.asarray(x, np.float64).copy()
     flat = np.asarray(x, np.float64).reshape(len(x), -1)
     if method == "one_euro":
-        # strength 0 -> 30 Hz cutoff (nothing), 1 -> 0.5 Hz at rest
-        min_cutoff = 30.0 * (1 / 60) ** strength
-        return one_euro(flat, fps, min_cutoff=min_cutoff, beta=0.5 * (1 - strength) + 0.05).reshape(x.shape)
+        # cutoff at rest: 3 Hz at strength 0+, 1.2 Hz at 0.5, 0.5 Hz at 1; fast moves open it up (beta)
+        return one_euro(flat, fps, min_cutoff=3.0 * (1 / 6) ** strength, beta=1.0).reshape(x.shape)
     window = int(round(3 + strength * fps * 0.6)) | 1
     window = min(window, len(x) if len(x) % 2 else len(x) - 1)
     if window < 5:

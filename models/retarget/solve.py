@@ -68,7 +68,7 @@ class MeshSolver:
             outside = max(float(b @ b - qb @ qb), 0.0)
             upper = np.ones(s)
             for _ in range(4):
-                w = lsq_linear(self.r, qb, bounds=(np.zeros(s), upper), method="bvls").x
+                w = np.clip(lsq_linear(self.r, qb, bounds=(np.zeros(s), upper), method="bvls").x, 0.0, upper)
                 if not cap_violations(w, upper, self.pairs, self.bound):
                     break
             weights[k] = w
