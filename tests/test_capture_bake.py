@@ -212,3 +212,24 @@ def test_operators_import_export_clear(head_rig, tmp_path):
         assert bake.action_name("phone_take") not in bpy.data.actions
     finally:
         blender_addon.unregister()
+
+
+def test_rig_from_a_plain_flame_mesh_takes_its_identity(empty_scene, head_asset, tmp_path):
+    import bpy
+
+    from blender_addon import rig, rig_io
+    from models.head import HeadModel
+    from models.video.errors import CaptureError
+
+    beta = np.random.default_rng(5).normal(size=head_asset.n_identity)
+    neutral = HeadModel(head_asset).neutral(beta)[0]
+    mesh = rig._mesh_from_arrays("scan", neutral, head_asset.faces)
+    bpy.context.scene.collection.objects.link(bpy.data.objects.new("scan", mesh))
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "scan.blend"))
+    obj, arm = rig_io.open_rig(tmp_path / "scan.blend", head_asset)
+    assert np.allclose(obj["facecap_identity"], beta, atol=1e-3) and obj.data.shape_keys is not None
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.ops.mesh.primitive_monkey_add()
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "monkey.blend"))
+    with pytest.raises(CaptureError, match="no mesh of FLAME topology"):
+        rig_io.open_rig(tmp_path / "monkey.blend", head_asset)

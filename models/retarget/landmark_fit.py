@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from scipy.optimize import least_squares
+from scipy.optimize import least_squares, lsq_linear
 from scipy.spatial.transform import Rotation
 
 from ..expressions import GAZE_SHAPES, gaze_to_weights
@@ -40,6 +40,7 @@ class FitOptions:
     pair_bound: float = PAIR_BOUND
     close_bound: float = 30.0  # mm per unit of mouthClose above jawOpen (a corrective of jawOpen)
     max_nfev: int = 12
+    tolerance: float = 1e-4  # relative change of cost and parameters that ends a frame's solve
     blink_hold: float = 0.5  # above this blink weight the gaze keeps its previous value
 
 
@@ -173,28 +174,19 @@ class FrameFitter:
         upper = np.r_[np.ones(s), np.full(3, np.pi), np.full(3, np.inf)]
         lower = np.r_[np.zeros(s), np.full(3, -np.pi), np.full(3, -np.inf)]
         lower[-1] = 0.05
-        p = np.clip(p0, lower + 1e-9, upper - 1e-9)
-        cache = {}
+        p = np.clip(p0, lower, upper)
 
-        def fun(q):
-            cache["r"], cache["j"], _ = self.residual_and_jac(q, obs, scale, prev)
-            cache["q"] = q.copy()
-            return cache["r"]
-
-        def jac(q):
-            if "q" not in cache or not np.array_equal(cache["q"], q):
-                fun(q)
-            return cache["j"]
+        def fun_jac(q):
+            r, j, _ = self.residual_and_jac(q, obs, scale, prev)
+            return r, j
 
         for _ in range(4):
-            sol = least_squares(fun, p, jac=jac, bounds=(lower, upper), method="trf", max_nfev=self.opts.max_nfev,
-                                x_scale="jac")
-            p = sol.x
+            p, res = bounded_gauss_newton(fun_jac, p, lower, upper, self.opts.max_nfev, self.opts.tolerance)
             if not cap_violations(p[:s], upper, self.rig.pairs, self.opts.pair_bound):
                 break
-            p = np.clip(p, lower + 1e-9, upper - 1e-9)
+            p = np.clip(p, lower, upper)
         n_lm = len(obs)
-        rms = float(np.sqrt(np.mean(sol.fun[:2 * n_lm].reshape(n_lm, 2) ** 2 / (self.rig.sqrt_w[:, None] ** 2)) * 2))
+        rms = float(np.sqrt(np.mean(res[:2 * n_lm].reshape(n_lm, 2) ** 2 / (self.rig.sqrt_w[:, None] ** 2)) * 2))
         return p, rms
 
 
@@ -273,6 +265,34 @@ def neutral_frames(landmarks, usable, count: int) -> np.ndarray:
     eyes = o[:, 1:].mean(1)
     score = o[:, 0] + np.abs(eyes - np.percentile(eyes, 75))
     return np.sort(usable[np.argsort(score)[:count]])
+
+
+def bounded_gauss_newton(fun_jac, p, lower, upper, max_iter: int, tol: float):
+    """Levenberg-Marquardt with box bounds: each step is a bounded linear least-squares problem (scipy's BVLS,
+    an exact active set), so weights resting on 0 or 1 cost nothing; the problem is nearly linear in them."""
+    r, j = fun_jac(p)
+    cost = r @ r
+    damping = 1e-3
+    for _ in range(max_iter):
+        scale = np.sqrt(np.maximum(np.einsum("ij,ij->j", j, j), 1e-12))
+        a = np.vstack([j, np.sqrt(damping) * np.diag(scale)])
+        b = -np.r_[r, np.zeros(len(p))]
+        q, rr = np.linalg.qr(a)  # the same minimiser on the small square system: BVLS's inner solves stay cheap
+        step = lsq_linear(rr, q.T @ b, bounds=(lower - p, upper - p), method="bvls").x
+        trial = np.clip(p + step, lower, upper)
+        r_new, j_new = fun_jac(trial)
+        cost_new = r_new @ r_new
+        if cost_new < cost:
+            converged = cost - cost_new < tol * cost
+            p, r, j, cost = trial, r_new, j_new, cost_new
+            damping = max(damping / 4, 1e-7)
+            if converged:
+                break
+        else:
+            damping *= 8
+            if damping > 1e4:
+                break
+    return p, r
 
 
 def fit_identity(rig: LandmarkRig, landmarks, k, opts: FitOptions, log=None):
@@ -371,7 +391,7 @@ def _fit_clip(rig, track, opts, k, progress, cancel, log):
     last_gaze = np.zeros((2, 2))
     for done, f in enumerate(usable):
         if cancel is not None and cancel():
-            raise Cancelled(f"{track_source(track)}: analysis cancelled at frame {track.frame_index[f]}; "
+            raise Cancelled(f"{track.source or 'clip'}: analysis cancelled at frame {track.frame_index[f]}; "
                             "run it again to redo it")
         obs = track.landmarks[f].astype(np.float64)
         if prev is None:
@@ -379,9 +399,8 @@ def _fit_clip(rig, track, opts, k, progress, cancel, log):
             p0 = np.r_[np.zeros(s), rv, t]
         else:
             p0 = prev
-        p, rms = fitter.fit(obs, p0, prev)
-        if prev is not None and f - usable[done - 1] > 1:
-            p, rms = fitter.fit(obs, p)  # after a long gap the previous frame is no prior
+        after_gap = done > 0 and f - usable[done - 1] > 1  # across a long gap the last frame is no prior
+        p, rms = fitter.fit(obs, p0, None if after_gap else prev)
         prev = p
         w, rv, t = p[:s], p[s:s + 3], p[s + 3:]
         weights[f, columns] = w
@@ -403,6 +422,3 @@ def _fit_clip(rig, track, opts, k, progress, cancel, log):
     translation = np.where(track.usable[:, None], neck - neck[usable].mean(0), 0.0)
     return weights, rotation, translation, gaze_yp, residual, beta
 
-
-def track_source(track) -> str:
-    return getattr(track, "source", "") or "clip"

@@ -83,3 +83,13 @@ def solve_mesh_weights(model, target: np.ndarray, identity=None, vertex_mask=Non
     solver = MeshSolver(neutral, model.blendshapes, model.shape_names, vertex_mask, bound)
     w, residual = solver.solve(target)
     return to_arkit(w, model.shape_names), residual
+
+
+def identity_of_neutral(model, vertices: np.ndarray):
+    """The identity coefficients of a neutral FLAME-topology mesh (V, 3) in the head frame (linear least
+    squares on the identity basis) and the RMS residual in mm."""
+    basis = model.identity_basis.reshape(-1, model.identity_basis.shape[2])
+    d = (np.asarray(vertices, np.float64) - model.template).ravel()
+    beta = np.linalg.lstsq(basis, d, rcond=None)[0]
+    residual = 1000.0 * float(np.sqrt(np.mean((basis @ beta - d).reshape(-1, 3) ** 2) * 3))
+    return beta, residual

@@ -27,12 +27,15 @@ FEATURES = LIPS_OUTER + LIPS_INNER + RIGHT_EYE + LEFT_EYE + RIGHT_BROW + LEFT_BR
 def fit_weights(oval: float = 0.3, feature: float = 3.0, other_stride: int = 4) -> np.ndarray:
     """Per-landmark weight for the fit: silhouette points count less (they slide over the surface as the head
     turns), lid/lip/brow points more, iris points not at all (gaze is solved apart). Of the remaining mesh
-    points every `other_stride`-th is kept (they are dense and redundant; fewer make each frame's solve fast)."""
+    points every `other_stride`-th is kept (inner-lip points are left out, see below) (they are dense and redundant; fewer make each frame's solve fast)."""
     w = np.zeros(N_LANDMARKS)
     w[:N_MESH:other_stride] = 1.0
     w[list(NOSE)] = 1.0
     w[list(FACE_OVAL)] = oval
     w[list(FEATURES)] = feature
+    # The head asset's correspondence (fitted on a closed-mouth render) puts the upper and lower inner-lip points
+    # on the same surface, so they do not part when the jaw opens: they would hold the mouth shut.
+    w[list(LIPS_INNER)] = 0.0
     return w
 
 # Point pairs measuring openness: (upper, lower) mid-points and (outer, inner) corners.
