@@ -71,6 +71,8 @@ def parse_args(argv=None):
     p.add_argument("--start", type=int, default=0, help="first source frame")
     p.add_argument("--end", type=int, default=None, help="source frame to stop before (default: the end)")
     p.add_argument("--fps", type=float, default=None, help="frame rate of an image sequence (default 24)")
+    p.add_argument("--face-box", default=None, metavar="X0,Y0,X1,Y1",
+                   help="follow the face overlapping this pixel box (default: the largest, most central one)")
     p.add_argument("--start-frame", type=int, default=1, help="scene frame the clip starts at")
     p.add_argument("--scene-fps", type=int, default=None, help="the scene's frame rate (default: keep the rig's)")
     p.add_argument("--smoothing", default="one_euro", choices=("one_euro", "savgol", "none"))
@@ -101,14 +103,22 @@ def run(args, report: Reporter, cancel) -> dict:
     from models.retarget.smoothing import smooth_performance
     from models.video.errors import CaptureError
     from models.video.frames import open_frames
+    from models.video.track import TrackOptions
 
     _check_outputs(args)
+    box = None
+    if args.face_box:
+        try:
+            box = tuple(float(v) for v in args.face_box.split(","))
+            assert len(box) == 4 and box[0] < box[2] and box[1] < box[3]
+        except (ValueError, AssertionError):
+            raise ValueError(f"--face-box {args.face_box!r}: give four pixel numbers x0,y0,x1,y1 with x0<x1, y0<y1")
     try:
         asset = load_head_asset(log=lambda *a: None)
     except AssetError as exc:
         raise CaptureError(str(exc)) from exc
     options = CaptureOptions(start=args.start, stop=args.end, fps=args.fps, backend=args.backend,
-                             use_cache=not args.no_cache)
+                             track=TrackOptions(face_box=box), use_cache=not args.no_cache)
     t0 = time.perf_counter()
     perf = analyse(args.video, options, report.progress, cancel, report.log, asset=asset)
     t_analyse = time.perf_counter() - t0

@@ -20,8 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-SOURCE = Path(__file__).resolve().parents[1] / ".." / "shared" / "media" / "real" / \
-    "mediapipe_selfie_segmentation_web.mp4"
+CLIP_NAME = "mediapipe_selfie_segmentation_web.mp4"
 
 
 def _clip(path: Path, seconds: float, fps: float, size=None) -> Path:
@@ -30,7 +29,9 @@ def _clip(path: Path, seconds: float, fps: float, size=None) -> Path:
 
     from models.video.frames import open_frames
 
-    src = [im for _, _, im in open_frames(SOURCE)]
+    from models.head.sources import shared_dir
+
+    src = [im for _, _, im in open_frames(shared_dir() / "media" / "real" / CLIP_NAME)]
     n = int(round(seconds * fps))
     w, h = size or (src[0].shape[1], src[0].shape[0])
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))

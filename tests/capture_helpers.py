@@ -3,8 +3,9 @@ from pathlib import Path
 
 import numpy as np
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-REAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "media" / "real"
+from models.head.sources import shared_dir
+
+REAL = shared_dir() / "media" / "real"
 SELFIE = REAL / "mediapipe_selfie_segmentation_web.mp4"
 GROUP = REAL / "mediapipe_realtime_face_detection.mp4"
 SERGEY = REAL / "mediapipe_sergey.png"

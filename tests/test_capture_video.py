@@ -137,3 +137,16 @@ def test_cancel_stops_tracking():
     calls = iter([False, False, True])
     with pytest.raises(Cancelled, match="cancelled"):
         track_faces(open_frames(SELFIE, 0, 10), cancel=lambda: next(calls))
+
+
+def test_main_face_choice_largest_central_or_the_given_box():
+    from models.video.track import choose_main
+
+    def face(x, y, size):
+        pts = np.linspace([x, y], [x + size, y + size], 478).astype(np.float32)
+        return pts
+
+    faces = [face(10, 10, 90), face(280, 150, 50), face(500, 300, 20)]
+    assert choose_main(faces, (640, 480)) == 0  # the largest wins over the more central one
+    assert choose_main([face(10, 10, 55)] + faces[1:], (640, 480)) == 1  # a near-equal size: the central one
+    assert choose_main(faces, (640, 480), face_box=(495, 290, 530, 330)) == 2
