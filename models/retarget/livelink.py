@@ -91,8 +91,10 @@ def write_csv(path: Path, weights: np.ndarray, head_rotation: np.ndarray, eye_ro
         row += [f"{v:.6f}" for v in weights[i, col]]
         row += [f"{v:.6f}" for v in np.r_[head[i], eyes[i, 0], eyes[i, 1]]]
         out.writerow(row)
-    atomic_write(Path(path), lambda handle: handle.write(buf.getvalue().encode()))
-    return Path(path)
+    path = Path(path)
+    atomic_write(path, lambda handle: handle.write(buf.getvalue().encode()))
+    path.chmod(0o644)  # a user's file, not the private temporary's mode
+    return path
 
 
 def _infer_fps(frames: list[float]) -> float:
