@@ -39,8 +39,8 @@ class FitOptions:
     pose_temporal: float = 0.0  # mm per radian / mm of pose change (0: the pose follows the landmarks freely)
     pair_bound: float = PAIR_BOUND
     close_bound: float = 30.0  # mm per unit of mouthClose above jawOpen (a corrective of jawOpen)
-    max_nfev: int = 12
-    tolerance: float = 1e-4  # relative change of cost and parameters that ends a frame's solve
+    max_iterations: int = 12  # Gauss-Newton steps per frame
+    tolerance: float = 1e-4  # relative decrease of the cost that ends a frame's solve
     blink_hold: float = 0.5  # above this blink weight the gaze keeps its previous value
 
 
@@ -181,7 +181,7 @@ class FrameFitter:
             return r, j
 
         for _ in range(4):
-            p, res = bounded_gauss_newton(fun_jac, p, lower, upper, self.opts.max_nfev, self.opts.tolerance)
+            p, res = bounded_gauss_newton(fun_jac, p, lower, upper, self.opts.max_iterations, self.opts.tolerance)
             if not cap_violations(p[:s], upper, self.rig.pairs, self.opts.pair_bound):
                 break
             p = np.clip(p, lower, upper)
