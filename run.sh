@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Quick start:  ./run.sh main   (build the head asset and rig: out/head_rig.blend, out/contact_sheet.png)
+# Quick start:  ./run.sh main   (build the head asset and rig: out/head_rig.blend, out/contact_sheet.png; then
+#                                capture the shared selfie clip: out/capture.blend, out/capture.csv, out/capture_preview.mp4)
 #               ./run.sh test   (the test suite)
 # Each sets up .venv/ from requirements.txt first (again whenever requirements.txt changes).
 set -euo pipefail
@@ -21,7 +22,10 @@ case "${1:-}" in
   main)
     setup
     shift
-    exec .venv/bin/python -m blender_addon.main "$@"
+    .venv/bin/python -m blender_addon.main "$@"
+    exec .venv/bin/python -m blender_addon.capture \
+      "${FACECAP_SHARED:-../shared}/media/real/mediapipe_selfie_segmentation_web.mp4" \
+      --out out/capture.blend --csv out/capture.csv --preview out/capture_preview.mp4
     ;;
   test)
     setup

@@ -1,9 +1,9 @@
 """FaceCap: facial performance capture onto a FLAME-topology head rig (Blender extension)."""
 import bpy
 
-from . import dataset_panel, operators, panels, preferences
+from . import capture_ops, dataset_panel, operators, panels, preferences
 
-_CLASSES = preferences.CLASSES + operators.CLASSES + panels.CLASSES
+_CLASSES = preferences.CLASSES + operators.CLASSES + panels.CLASSES + capture_ops.CLASSES
 
 
 def register():

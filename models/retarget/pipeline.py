@@ -1,0 +1,109 @@
+"""The capture entry point: `run(video, options) -> Performance`, with progress, cancellation and a cache.
+
+frames (models.video.frames) -> track (models.video.track) -> backend (backends.py) -> Performance.
+The raw Performance of a clip is cached as npz (written atomically) under a key made of the video's
+content hash, the frame range, the tracker and backend settings and the head asset's digest, so a
+re-bake, a change of smoothing or another target head never re-runs the analysis.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..video.errors import Cancelled, CaptureError
+from ..video.frames import open_frames
+from ..video.track import TrackOptions, track_faces
+from .backends import get_backend
+from .landmark_fit import FitOptions
+from .performance import Performance
+
+CACHE_VERSION = 1
+
+
+@dataclasses.dataclass
+class CaptureOptions:
+    start: int = 0
+    stop: int | None = None  # exclusive; None: to the end
+    fps: float | None = None  # a sequence's frame rate (default 24), or an override of the video's
+    backend: str = "landmarks"
+    track: TrackOptions = dataclasses.field(default_factory=TrackOptions)
+    fit: FitOptions = dataclasses.field(default_factory=FitOptions)
+    cache_dir: Path | None = None  # default: the project's .cache/capture
+    use_cache: bool = True
+
+
+def content_hash(paths) -> str:
+    h = hashlib.sha256()
+    for path in paths:
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 22), b""):
+                h.update(chunk)
+    return h.hexdigest()[:32]
+
+
+def asset_digest(asset) -> str:
+    h = hashlib.sha256()
+    for name in ("template", "identity_basis", "blendshapes", "mp478_faces", "mp478_bary", "joint_regressor"):
+        h.update(np.ascontiguousarray(getattr(asset, name)).tobytes())
+    h.update(json.dumps(list(asset.shape_names)).encode())
+    return h.hexdigest()[:16]
+
+
+def cache_key(frames, options: CaptureOptions, backend_digest: str, asset_hash: str) -> str:
+    files = frames.files if frames.kind != "video" else (frames.source,)
+    parts = {"version": CACHE_VERSION, "content": content_hash(files), "range": [frames.start, frames.stop],
+             "fps": frames.fps, "track": dataclasses.asdict(options.track), "backend": backend_digest,
+             "asset": asset_hash}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def default_cache_dir() -> Path:
+    from ..paths import cache_dir
+
+    return cache_dir() / "capture"
+
+
+def run(video, options: CaptureOptions = CaptureOptions(), progress: Callable[[int, int, str], None] | None = None,
+        cancel: Callable[[], bool] | None = None, log: Callable[[str], None] | None = None,
+        asset=None) -> Performance:
+    """Analyse a clip (video file, still image or image sequence) into its raw Performance.
+
+    progress(done, total, stage) is called per frame of each stage ("tracking", "fitting");
+    cancel() -> True stops the run with `Cancelled` (nothing is cached for it).
+    """
+    from ..head import AssetError, HeadModel
+    from ..head.build.build import load_head_asset  # builds the asset on first use; the add-on passes `asset`
+
+    backend = get_backend(options.backend, **({"options": options.fit} if options.backend == "landmarks" else {}))
+    frames = open_frames(video, options.start, options.stop, options.fps)
+    try:
+        asset = asset or load_head_asset(log=lambda *a: None)
+    except AssetError as exc:
+        raise CaptureError(str(exc)) from exc
+    key = cache_key(frames, options, backend.digest(), asset_digest(asset))
+    path = Path(options.cache_dir or default_cache_dir()) / f"performance-{key}.npz"
+    if options.use_cache and path.is_file():
+        try:
+            perf = Performance.load(path)
+            if log is not None:
+                log(f"{frames.source}: analysis read from the cache ({path.name})")
+            if progress is not None:
+                progress(frames.count, frames.count, "cached")
+            return perf
+        except (OSError, ValueError, KeyError) as exc:
+            if log is not None:
+                log(f"cached analysis {path} is unreadable ({exc}); analysing again")
+    track = track_faces(frames, options.track, progress, cancel, log)
+    perf = backend.analyse(frames, track, HeadModel(asset), progress, cancel, log)
+    perf.settings["cache_key"] = key
+    if options.use_cache:
+        perf.save(path)
+    return perf
+
+
+__all__ = ["CaptureOptions", "CaptureError", "Cancelled", "run"]
