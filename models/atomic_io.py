@@ -38,6 +38,13 @@ def write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))
 
 
+def commit(tmp: Path, path: Path) -> None:
+    """Make the fully written file `tmp` appear as `path`: fsynced, then renamed in one step."""
+    with open(tmp, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path):
     """For writers that take a file name (OpenCV, Blender, zipfile): yields a temporary path beside `path`, with
@@ -50,9 +57,7 @@ def atomic_path(path: Path):
     os.unlink(tmp)  # a unique name, but no file: Blender would keep an existing one as a .blend1 backup
     try:
         yield Path(tmp)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        commit(Path(tmp), path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -24,6 +24,7 @@ from models.atomic_io import atomic_write as _atomic_write
 from models.vocab.arkit import N_ARKIT
 
 from . import DATASET_FORMAT, DATASET_VERSION
+from .config import ConfigError
 
 IMAGE_DIR = "images"
 MASK_DIR = "masks"
@@ -180,8 +181,22 @@ def write_manifest(out: Path, shard: tuple[int, int], manifest: dict) -> None:
 
 
 def read_manifests(out: Path) -> list[dict]:
-    found = sorted(Path(out).glob("manifest*.json"))
-    return [json.loads(p.read_text()) for p in found if temp_writer(".", p.name) is None]
+    """The dataset's manifests; a damaged one is a ConfigError naming it (nothing is overwritten)."""
+    manifests = []
+    for path in sorted(Path(out).glob("manifest*.json")):
+        if temp_writer(".", path.name) is not None:
+            continue
+        try:
+            manifest = json.loads(path.read_bytes())
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else str(exc).splitlines()[0]
+            raise ConfigError(f"{path} is not a readable dataset manifest ({reason}); restore it, or move it away "
+                              "to render the folder's samples again (finished samples are kept)") from None
+        if not isinstance(manifest, dict):
+            raise ConfigError(f"{path} is not a dataset manifest (a JSON {type(manifest).__name__}); restore it, "
+                              "or move it away to render the folder's samples again (finished samples are kept)")
+        manifests.append(manifest)
+    return manifests
 
 
 def new_manifest(settings: dict, shard: tuple[int, int], indices: list[int], hdris: list[str], asset_info: dict,

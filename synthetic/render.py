@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+from models.atomic_io import commit
 from models.head import AssetError, HeadAsset
 from models.head.asset import asset_digest
 from models.head.build.build import load_head_asset
@@ -155,11 +156,8 @@ def worker(config: RenderConfig, hdris: dict[str, Path], indices: list[int], rep
             mask_tmp = labels.temp_path(labels.mask_path(config.out, index))
         mask_written = scene.render(tmp, mask_tmp)
         for written, final in ((mask_written, labels.mask_path(config.out, index)), (tmp, image)):
-            if written is None:
-                continue
-            with open(written, "rb") as handle:
-                os.fsync(handle.fileno())
-            os.replace(written, final)
+            if written is not None:
+                commit(written, final)
         labels.write_label(config.out, index, arrays, meta)
         report(index, time.perf_counter() - start)
 

@@ -166,3 +166,15 @@ def test_one_render_per_shard_and_folder(tmp_path):
         holder.wait()
     with render_lock(out, (0, 1)):
         pass
+
+
+@pytest.mark.parametrize("body", [b'{"settings": {"count"', b"\xff\xfe", b"[1, 2]"])
+def test_damaged_manifest_is_a_one_line_error_and_is_kept(tmp_path, capsys, body):
+    from synthetic.cli import main
+
+    (tmp_path / "manifest.json").write_bytes(body)
+    for argv in (["render", "--out", str(tmp_path), "--count", "2", "--seed", "1"], ["verify", str(tmp_path)]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {tmp_path / 'manifest.json'} is not") and err.count("\n") == 1, err
+    assert (tmp_path / "manifest.json").read_bytes() == body and sorted(tmp_path.iterdir()) == [tmp_path / "manifest.json"]
