@@ -4,5 +4,4 @@ bpy is imported only by the modules that render (scene, lighting, materials, and
 verify and sheet are plain numpy so datasets can be read without Blender.
 """
 
-DATASET_FORMAT = "facecap-synthetic"
-DATASET_VERSION = 2  # 2: identity-specific ARKit shapes (HeadModel.shapes); v1 copied the template's
+from models.dataset import DATASET_FORMAT, DATASET_VERSION  # noqa: F401  (the format lives in models.dataset)

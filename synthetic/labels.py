@@ -1,4 +1,5 @@
-"""Dataset layout, label format (versioned), atomic writes and the manifest. No bpy.
+"""The generator's side of the dataset format (`models.dataset`): atomic writes, temporary names, cheap sample
+checks and the manifest. No bpy.
 
     DIR/manifest.json                  (or manifest-shard-K-of-N.json for a sharded run)
     DIR/images/000042.png              the render, written first
@@ -21,14 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from models.atomic_io import atomic_write as _atomic_write
-from models.vocab.arkit import N_ARKIT
+from models.dataset import (DATASET_FORMAT, DATASET_VERSION, IMAGE_DIR, LABEL_ARRAYS, LABEL_DIR,  # noqa: F401
+                            MASK_DIR, image_path, label_path, manifest_name, mask_path, read_label)
 
-from . import DATASET_FORMAT, DATASET_VERSION
 from .config import ConfigError
 
-IMAGE_DIR = "images"
-MASK_DIR = "masks"
-LABEL_DIR = "labels"
 TMP_MARK = ".tmp"
 # the exact temporary names this generator writes (PID = the writer's process id): temp_path gives
 # NNNNNN.tmp-PID.png, Blender's mask output appends "index" to it, atomic_write adds -random letters
@@ -36,47 +34,6 @@ _SAMPLE_TMP = re.compile(r"\d{6}\.tmp-(\d+)(?:-[a-z0-9_]+|index)?\.(?:png|npz)")
 _ROOT_TMP = re.compile(r"(?:manifest(?:-shard-\d+-of-\d+)?|contact_sheet)\.tmp-(\d+)-[a-z0-9_]+\.(?:json|png)")
 PNG_START = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR"
 PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the empty IEND chunk every complete PNG ends with
-
-# name -> (dtype, shape); V and K are filled from the manifest
-LABEL_ARRAYS = {
-    "identity": ("float32", ("K",)),
-    "arkit_weights": ("float32", (N_ARKIT,)),
-    "head_pose_deg": ("float32", (3,)),
-    "head_rotation": ("float32", (3, 3)),
-    "head_pose_camera_deg": ("float32", (3,)),
-    "head_pivot": ("float32", (3,)),
-    "gaze_deg": ("float32", (2, 2)),
-    "gaze_vectors": ("float32", (2, 3)),
-    "eye_centres": ("float32", (2, 3)),
-    "K": ("float64", (3, 3)),
-    "R": ("float64", (3, 3)),
-    "t": ("float64", (3,)),
-    "lmk68_2d": ("float32", (68, 2)),
-    "lmk68_3d": ("float32", (68, 3)),
-    "lmk68_visible": ("bool", (68,)),
-    "mp478_2d": ("float32", (478, 2)),
-    "mp478_3d": ("float32", (478, 3)),
-    "mp478_visible": ("bool", (478,)),
-    "face_box": ("float32", (4,)),
-    "vertices": ("float32", ("V", 3)),
-}
-
-
-def image_path(out: Path, index: int) -> Path:
-    return Path(out) / IMAGE_DIR / f"{index:06d}.png"
-
-
-def mask_path(out: Path, index: int) -> Path:
-    return Path(out) / MASK_DIR / f"{index:06d}.png"
-
-
-def label_path(out: Path, index: int) -> Path:
-    return Path(out) / LABEL_DIR / f"{index:06d}.npz"
-
-
-def manifest_name(shard: tuple[int, int]) -> str:
-    k, n = shard
-    return "manifest.json" if n == 1 else f"manifest-shard-{k}-of-{n}.json"
 
 
 def atomic_write(path: Path, write) -> None:
@@ -129,13 +86,6 @@ def write_label(out: Path, index: int, arrays: dict[str, np.ndarray], meta: dict
     payload = {k: np.asarray(v) for k, v in arrays.items()}
     payload["meta_json"] = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), np.uint8)
     atomic_write(label_path(out, index), lambda f: np.savez_compressed(f, **payload))
-
-
-def read_label(path: Path) -> tuple[dict[str, np.ndarray], dict]:
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files if k != "meta_json"}
-        meta = json.loads(bytes(data["meta_json"]).decode())
-    return arrays, meta
 
 
 def png_problem(path: Path, size: int) -> str | None:

@@ -29,7 +29,7 @@ def _heavy(modules: list[str]) -> list[str]:
     "import models.vocab.arkit, models.vocab.landmarks68, models.vocab.mediapipe478, models.vocab.templates",
     "import models.paths, models.progress, models.expressions",
     "import models.capture.runtime, models.capture.crop, models.vocab.capture64, models.metrics.multirex",
-    "import synthetic.labels",  # the dataset format, read by the generator and the trainers
+    "import models.dataset, synthetic.labels",  # the dataset format (read by the trainers) and its writer
 ])
 def test_runtime_modules_load_neither_torch_nor_builder_nor_trainer(code):
     assert _heavy(_loaded_after(code)) == []

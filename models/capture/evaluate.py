@@ -77,7 +77,7 @@ def evaluate_synthetic(runtime, semantic, semantic_dir: Path, data_dir: Path, ca
                        log=print) -> dict:
     from models.capture.train.data import read_rgb
     from models.capture.train.targets import head_model, load_targets, unposed
-    from synthetic.labels import label_path, read_label
+    from models.dataset import label_path, read_label
 
     model = model or head_model(log)
     asset = model.asset

@@ -43,7 +43,7 @@ def write_sheet(runtime, semantic, data_dir: Path | None, real, out: Path, count
                 log=print) -> Path:
     from models.capture.train.data import read_rgb
     from models.capture.train.targets import head_model, label_paths, unposed
-    from synthetic.labels import read_label
+    from models.dataset import read_label
 
     model = head_model(log)
     asset = model.asset

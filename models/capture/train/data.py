@@ -38,7 +38,7 @@ class SyntheticSet:
 
 
 def load_synthetic(data_dir: Path, targets: dict[str, np.ndarray]) -> SyntheticSet:
-    from synthetic.labels import label_path, read_label
+    from models.dataset import label_path, read_label
 
     data_dir = Path(data_dir)
     paths, mp, rot, gaze, yaw = [], [], [], [], []

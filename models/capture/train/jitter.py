@@ -16,7 +16,7 @@ from models.capture.train.mediapipe_landmarks import FaceMesh
 
 
 def measure(data_dir: Path, limit: int | None = None) -> dict:
-    from synthetic.labels import read_label
+    from models.dataset import read_label
 
     labels = sorted((Path(data_dir) / "labels").glob("[0-9]*.npz"))[:limit]
     if not labels:
