@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from models.atomic_io import atomic_write
+from models.checkpoints import Checkpoints
 from models.capture.crop import CropJitter
 from models.capture.train import data as D
 from models.capture.train.augment import Augment
@@ -149,15 +150,17 @@ def train(data: D.SyntheticSet, real, config: TrainConfig, run_dir: Path, cache:
 
     def save(path: Path):
         obj = {"model": net.state_dict(), "optimizer": opt.state_dict(), "rng": rng.bit_generator.state,
-               "step": step, "elapsed": elapsed, "best": best, "history": history,
+               "step": step, "elapsed": elapsed, "best": checkpoints.best, "history": history,
                "config": dataclasses.asdict(config), **(extra or {})}
         atomic_write(path, lambda handle: torch.save(obj, handle))
+
+    checkpoints = Checkpoints(run_dir, save, config.checkpoint_every_s, best)
 
     budget = config.minutes * 60
     progress = max(step / config.steps, elapsed / budget)
     bar = tqdm(total=1000, initial=int(1000 * min(progress, 1.0)), disable=not show_progress, dynamic_ncols=True,
                mininterval=2.0, bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}")
-    last_save, t0 = time.monotonic(), time.monotonic() - elapsed
+    t0 = time.monotonic() - elapsed
     running: dict[str, float] = {}
     n_real = config.real_batch if real is not None and len(real) else 0
     while progress < 1.0:
@@ -179,14 +182,8 @@ def train(data: D.SyntheticSet, real, config: TrainConfig, run_dir: Path, cache:
             history.append({"step": step, "minutes": elapsed / 60, **v, **{k: round(x, 6) for k, x in running.items()}})
             log(f"step {step} {elapsed / 60:.1f} min: val code L1 {v['val_code_l1']:.4f}, "
                 f"landmarks {v['val_landmark_px']:.2f} px; train loss {running['loss']:.4f}")
-            if v["val_code_l1"] < best:
-                best = v["val_code_l1"]
-                save(run_dir / "best.pt")
-        if time.monotonic() - last_save > config.checkpoint_every_s or progress >= 1.0:
-            save(last)
-            last_save = time.monotonic()
+            checkpoints.score(v["val_code_l1"])
+        checkpoints.tick(final=progress >= 1.0)
     bar.close()
-    save(last)
-    if not (run_dir / "best.pt").exists():
-        save(run_dir / "best.pt")
+    checkpoints.close()
     return run_dir

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from models.atomic_io import atomic_write, write_text
+from models.checkpoints import Checkpoints
 from models.vocab import arkit
 from models.semantic import data as D
 from models.semantic.presets import TrainConfig
@@ -152,16 +153,18 @@ def train(asset, config: TrainConfig, cache_dir: Path, run_dir: Path | None = No
 
     def save(path: Path):
         atomic_torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "rng": stream.rng.bit_generator.state,
-                           "step": step, "elapsed": elapsed, "best": best, "history": history,
+                           "step": step, "elapsed": elapsed, "best": checkpoints.best, "history": history,
                            "config": dataclasses.asdict(config), "asset": D.asset_digest(asset),
                            "template": np.asarray(asset.template), "faces": np.asarray(asset.faces)}, path)
+
+    checkpoints = Checkpoints(run_dir, save, config.checkpoint_every_s, best)
 
     budget = config.minutes * 60
     progress = max(step / config.steps, elapsed / budget)
     # the schedule ends on steps or minutes, whichever comes first: the bar shows that fraction
     bar = tqdm(total=1000, initial=int(1000 * min(progress, 1.0)), disable=not show_progress, dynamic_ncols=True,
                mininterval=2.0, bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}")
-    last_save, t0 = time.monotonic(), time.monotonic() - elapsed
+    t0 = time.monotonic() - elapsed
     running = {}
     while progress < 1.0:
         lr = learning_rate(config, step, progress)
@@ -182,16 +185,10 @@ def train(asset, config: TrainConfig, cache_dir: Path, run_dir: Path | None = No
             history.append({"step": step, "minutes": elapsed / 60, **v, **{k: round(x, 6) for k, x in running.items()}})
             log(f"step {step} {elapsed / 60:.1f} min: val recon {v['recon_mm']:.3f} mm, "
                 f"retarget {v['retarget_mm']:.3f} mm, train rec {running['rec'] * 10:.3f} mm")
-            if v["recon_mm"] + v["retarget_mm"] < best:
-                best = v["recon_mm"] + v["retarget_mm"]
-                save(run_dir / "best.pt")
-        if time.monotonic() - last_save > config.checkpoint_every_s or progress >= 1.0:
-            save(last)
-            last_save = time.monotonic()
+            checkpoints.score(v["recon_mm"] + v["retarget_mm"])
+        checkpoints.tick(final=progress >= 1.0)
     bar.close()
-    save(last)
-    if not (run_dir / "best.pt").exists():
-        save(run_dir / "best.pt")
+    checkpoints.close()
     return run_dir
 
 
