@@ -175,7 +175,7 @@ def test_cli_bad_input_one_line_and_nothing_written(tmp_path, case, empty_scene)
     assert r.returncode == 2
     errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "Traceback" not in r.stderr
-    expected = {"not_video": str(video), "neural": "not shipped yet", "wrong_rig": "FLAME topology"}[case]
+    expected = {"not_video": str(video), "neural": "neural backend could not load its models", "wrong_rig": "FLAME topology"}[case]
     assert expected in errors[0]
     assert not out.exists() or not list(out.iterdir())
 

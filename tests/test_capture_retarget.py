@@ -10,6 +10,7 @@ from models.head import ARKIT_NAMES, HeadModel
 from models.retarget import livelink
 from models.retarget.landmark_fit import LandmarkRig, eye_matrices, gaze
 from models.retarget.performance import Performance
+from models.retarget.neural import NeuralOptions
 from models.retarget.pipeline import CaptureOptions, run
 from models.retarget.smoothing import smooth_array, smooth_performance
 from models.retarget.solve import PAIR_BOUND, solve_mesh_weights
@@ -140,8 +141,8 @@ def test_bad_clip_inputs(head_asset, tmp_path):
     blank = write_video(tmp_path / "blank.mp4", blank_frames(5))
     with pytest.raises(CaptureError, match="no face found"):
         run(blank, CaptureOptions(cache_dir=tmp_path / "c"), asset=head_asset)
-    with pytest.raises(CaptureError, match="not shipped yet") as err:
-        run(SELFIE, CaptureOptions(backend="neural"), asset=head_asset)
+    with pytest.raises(CaptureError, match="neural backend could not load its models: .*is missing") as err:
+        run(SELFIE, CaptureOptions(backend="neural", neural=NeuralOptions(weights_dir=str(tmp_path))), asset=head_asset)
     assert "\n" not in str(err.value) and "--backend landmarks" in str(err.value)
     assert not (tmp_path / "c").exists() or not list((tmp_path / "c").iterdir())
 

@@ -1,5 +1,4 @@
 """Capture training on tiny synthetic tensors: networks, losses, a step, resume, export parity and the runtime checks."""
-import dataclasses
 import json
 import shutil
 
@@ -17,9 +16,9 @@ from models.model_files import ModelFileError, write_metadata
 from models.semantic.runtime import FILES as SEMANTIC_FILES
 from models.semantic.runtime import META as SEMANTIC_META
 from models.semantic.runtime import WEIGHTS_DIR
+from capture_model_helpers import RES, export_tiny_capture_model
 from tests.test_capture_crop import fake_landmarks
 
-RES = 32
 
 
 @pytest.fixture(autouse=True)
@@ -124,15 +123,7 @@ def test_resume_equals_an_uninterrupted_run(tiny_set, tmp_path):
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    from models.capture.train.export import export
-
-    root = tmp_path_factory.mktemp("capture-model")
-    torch.manual_seed(0)
-    ck = root / "ck.pt"
-    torch.save({"model": CaptureNet().state_dict(), "step": 0, "elapsed": 0.0, "history": [],
-                "config": dataclasses.asdict(TrainConfig(resolution=RES))}, ck)
-    export(ck, root / "out", "tiny", WEIGHTS_DIR, log=lambda *a: None)
-    return root / "out"
+    return export_tiny_capture_model(tmp_path_factory.mktemp("capture-model"))
 
 
 def test_export_parity_metadata_and_dynamic_batch(exported):

@@ -52,15 +52,16 @@ class LandmarkBackend:
                            landmarks=track.landmarks)
 
 
-NEURAL_MISSING = ("the neural capture backend needs the capture model (issue 15), which is not shipped yet; "
-                  "use --backend landmarks")
+def _neural(**options) -> Backend:
+    from .neural import NeuralBackend  # loads ONNX Runtime and the model files only when asked for
 
-BACKENDS = {"landmarks": LandmarkBackend}
+    return NeuralBackend(**options)
+
+
+BACKENDS = {"landmarks": LandmarkBackend, "neural": _neural}
 
 
 def get_backend(name: str, **options) -> Backend:
-    if name == "neural":
-        raise CaptureError(NEURAL_MISSING)
     if name not in BACKENDS:
-        raise CaptureError(f"unknown capture backend {name!r}; use one of: landmarks, neural")
+        raise CaptureError(f"unknown capture backend {name!r}; use one of: {', '.join(BACKENDS)}")
     return BACKENDS[name](**options)

@@ -20,6 +20,7 @@ from ..video.frames import open_frames
 from ..video.track import TrackOptions, track_faces
 from .backends import get_backend
 from .landmark_fit import FitOptions
+from .neural import NeuralOptions
 from .performance import Performance
 
 CACHE_VERSION = 1
@@ -32,7 +33,8 @@ class CaptureOptions:
     fps: float | None = None  # a sequence's frame rate (default 24), or an override of the video's
     backend: str = "landmarks"
     track: TrackOptions = dataclasses.field(default_factory=TrackOptions)
-    fit: FitOptions = dataclasses.field(default_factory=FitOptions)
+    fit: FitOptions = dataclasses.field(default_factory=FitOptions)  # the landmark backend's
+    neural: NeuralOptions = dataclasses.field(default_factory=NeuralOptions)  # the neural backend's
     cache_dir: Path | None = None  # default: the project's .cache/capture
     use_cache: bool = True
 
@@ -79,7 +81,7 @@ def run(video, options: CaptureOptions = CaptureOptions(), progress: Callable[[i
     from ..head import AssetError, HeadModel
     from ..head.build.build import load_head_asset  # builds the asset on first use; the add-on passes `asset`
 
-    backend = get_backend(options.backend, **({"options": options.fit} if options.backend == "landmarks" else {}))
+    backend = get_backend(options.backend, options=options.neural if options.backend == "neural" else options.fit)
     frames = open_frames(video, options.start, options.stop, options.fps)
     try:
         asset = asset or load_head_asset(log=lambda *a: None)

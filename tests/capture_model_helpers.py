@@ -1,0 +1,22 @@
+"""A tiny untrained capture model, exported like a real one (for the runtime, export and backend tests)."""
+import dataclasses
+from pathlib import Path
+
+import torch
+
+RES = 32
+
+
+def export_tiny_capture_model(root: Path, name: str = "tiny") -> Path:
+    """Exports a randomly initialised light network (RES² crops) into root/out; returns that folder."""
+    from models.capture.train.export import export
+    from models.capture.train.networks import CaptureNet
+    from models.capture.train.train import TrainConfig
+    from models.semantic.runtime import WEIGHTS_DIR
+
+    torch.manual_seed(0)
+    ck = Path(root) / "ck.pt"
+    torch.save({"model": CaptureNet().state_dict(), "step": 0, "elapsed": 0.0, "history": [],
+                "config": dataclasses.asdict(TrainConfig(resolution=RES))}, ck)
+    export(ck, Path(root) / "out", name, WEIGHTS_DIR, log=lambda *a: None)
+    return Path(root) / "out"
