@@ -10,11 +10,11 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import sys
-from pathlib import Path
 
 import bpy
 
 from .deps import paths
+from .interpreter import module_command
 from .jobs import Job
 
 REPO = paths.project_root()
@@ -47,18 +47,7 @@ def _default(name: str) -> dict:
 
 
 def python_for_render(configured: str = "") -> list[str]:
-    """The interpreter that runs the generator: the configured one, the project's venv, this Python when
-    it is the bpy module, else Blender itself in background mode (which then needs scipy installed)."""
-    if configured:
-        return [bpy.path.abspath(configured), "-m", "synthetic"]
-    venv = REPO / ".venv" / "bin" / "python"
-    if venv.is_file():
-        return [str(venv), "-m", "synthetic"]
-    if not bpy.app.binary_path or Path(sys.executable).name.startswith("python"):
-        return [sys.executable, "-m", "synthetic"]
-    return [bpy.app.binary_path, "--background", "--factory-startup", "--python-expr",
-            f"import sys; sys.path.insert(0, {str(REPO)!r}); from synthetic.cli import main; "
-            "sys.exit(main(sys.argv[sys.argv.index('--') + 1:]))", "--"]
+    return module_command("synthetic", configured)
 
 
 def render_arguments(s) -> list[str]:

@@ -35,6 +35,10 @@ class CaptureOptions:
     fit: FitOptions = dataclasses.field(default_factory=FitOptions)
     cache_dir: Path | None = None  # default: the project's .cache/capture
     use_cache: bool = True
+    # how the neural backend runs its networks (ONNX Runtime); they do not change the result, so not in the key
+    model_dir: Path | None = None  # the capture model's files (default: the shipped weights folder)
+    provider: str = "auto"  # auto | cuda | cpu
+    threads: int = 0  # intra-op threads, 0: the runtime's default
 
 
 def content_hash(paths) -> str:
@@ -76,6 +80,19 @@ def run(video, options: CaptureOptions = CaptureOptions(), progress: Callable[[i
     progress(done, total, stage) is called per frame of each stage ("tracking", "fitting");
     cancel() -> True stops the run with `Cancelled` (nothing is cached for it).
     """
+    return analyse(video, options, progress, cancel, log, asset).performance
+
+
+@dataclasses.dataclass
+class Analysis:
+    performance: Performance
+    cache_path: Path | None  # where the raw Performance is cached (None with use_cache off)
+    from_cache: bool  # read from the cache, not analysed
+
+
+def analyse(video, options: CaptureOptions = CaptureOptions(), progress=None, cancel=None, log=None,
+            asset=None) -> Analysis:
+    """`run`, also saying where the result is cached and whether it was read from there."""
     from ..head import AssetError, HeadModel
     from ..head.build.build import load_head_asset  # builds the asset on first use; the add-on passes `asset`
 
@@ -94,7 +111,7 @@ def run(video, options: CaptureOptions = CaptureOptions(), progress: Callable[[i
                 log(f"{frames.source}: analysis read from the cache ({path.name})")
             if progress is not None:
                 progress(frames.count, frames.count, "cached")
-            return perf
+            return Analysis(perf, path, True)
         except (OSError, ValueError, KeyError) as exc:
             if log is not None:
                 log(f"cached analysis {path} is unreadable ({exc}); analysing again")
@@ -103,7 +120,7 @@ def run(video, options: CaptureOptions = CaptureOptions(), progress: Callable[[i
     perf.settings["cache_key"] = key
     if options.use_cache:
         perf.save(path)
-    return perf
+    return Analysis(perf, path if options.use_cache else None, False)
 
 
-__all__ = ["CaptureOptions", "CaptureError", "Cancelled", "run"]
+__all__ = ["Analysis", "CaptureOptions", "CaptureError", "Cancelled", "analyse", "run"]
