@@ -187,8 +187,9 @@ class AnalysisRun:
     def cancel(self, s) -> tuple[str, str]:
         self.job.cancel()
         s.running, s.cancel_requested = False, False
-        s.status = (f"cancelled at {self.job.stage or 'start'} {self.job.done}/{self.job.total}; nothing was "
-                    "cached, Analyse starts again")
+        kept = ("the tracking is kept: Analyse resumes with the fit" if self.job.stage == "fitting"
+                else "nothing was kept: Analyse starts again")
+        s.status = f"cancelled at {self.job.stage or 'start'} {self.job.done}/{self.job.total}; {kept}"
         return "WARNING", s.status
 
 
@@ -280,7 +281,7 @@ class FACECAP_OT_analyse(bpy.types.Operator):
 
 
 class FACECAP_OT_cancel_analysis(bpy.types.Operator):
-    """Stop the running analysis (nothing half-written is kept)"""
+    """Stop the running analysis (nothing half-written is kept; a finished tracking stage is reused)"""
 
     bl_idname = "facecap.cancel_analysis"
     bl_label = "Cancel"

@@ -138,21 +138,32 @@ def _wait(run, s, until, timeout=120):
     raise AssertionError("timed out: " + "\n".join(run.job.log))
 
 
-def test_cancel_stops_the_job_and_writes_nothing(addon, session_cache):
+def test_cancel_stops_the_job_writes_nothing_half_done_and_resumes_after_the_tracking(addon, session_cache):
     from blender_addon.capture_ops import AnalysisRun
 
     s = addon
     bpy.ops.facecap.load_video(filepath=str(SELFIE))
-    s.first, s.last = 101, 225
+    s.first, s.last = 101, 160
     before = _cache_files(session_cache)
     run = AnalysisRun(bpy.context, s)
     assert s.running
     _wait(run, s, lambda outcome: run.job.done >= 2 or outcome is not None)
-    assert run.job.returncode is None, "the analysis ended before it could be cancelled"
+    assert run.job.returncode is None and run.job.stage == "tracking", "the analysis ended before the cancel"
     level, message = run.cancel(s)
-    assert level == "WARNING" and "cancelled at tracking" in message
+    assert level == "WARNING" and "cancelled at tracking" in message and "nothing was kept" in message
     assert run.job.proc.poll() is not None and not s.running and not s.cache_path
     assert _cache_files(session_cache) == before  # no result, no temporary file
+
+    run = AnalysisRun(bpy.context, s)  # again, cancelled during the fit this time
+    _wait(run, s, lambda outcome: run.job.stage == "fitting" or outcome is not None)
+    assert run.job.returncode is None, "the analysis ended before the cancel"
+    assert "Analyse resumes with the fit" in run.cancel(s)[1]
+    added = set(_cache_files(session_cache)) - set(before)
+    assert len(added) == 1 and next(iter(added)).startswith("track-")  # the finished stage, nothing else
+    run = AnalysisRun(bpy.context, s)
+    assert _wait(run, s, lambda outcome: outcome is not None)[0] == "INFO"
+    assert any("tracking read from the cache" in line for line in run.job.log)
+    assert Path(s.cache_path).is_file() and s.analysed_frames == 60
 
 
 def test_wrong_topology_target_and_missing_files_are_one_line_reports(addon, tmp_path):
