@@ -128,6 +128,25 @@ def test_analyse_in_the_background_bake_and_rebake_from_the_cache(addon, session
         bpy.ops.facecap.bake_capture()
 
 
+class Event:
+    def __init__(self, type):
+        self.type = type
+
+
+class ModalAnalyse:
+    """The Analyse operator's modal() and _finish() on a stand-in instance (no event loop in background bpy)."""
+
+    from blender_addon.capture_ops import FACECAP_OT_analyse as _op
+
+    modal, _finish = _op.modal, _op._finish
+
+    def __init__(self, run):
+        self._run, self._timer, self.reports = run, None, []
+
+    def report(self, level, message):
+        self.reports.append((level, message))
+
+
 def _wait(run, s, until, timeout=120):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -145,12 +164,18 @@ def test_cancel_stops_the_job_writes_nothing_half_done_and_resumes_after_the_tra
     bpy.ops.facecap.load_video(filepath=str(SELFIE))
     s.first, s.last = 101, 160
     before = _cache_files(session_cache)
-    run = AnalysisRun(bpy.context, s)
+    operator = ModalAnalyse(AnalysisRun(bpy.context, s))  # the modal operator's own code, fed events
+    run = operator._run
     assert s.running
-    _wait(run, s, lambda outcome: run.job.done >= 2 or outcome is not None)
+    deadline = time.time() + 120
+    while run.job.done < 2 and run.job.returncode is None and time.time() < deadline:
+        assert operator.modal(bpy.context, Event("TIMER")) == {"PASS_THROUGH"}
+        time.sleep(0.05)
     assert run.job.returncode is None and run.job.stage == "tracking", "the analysis ended before the cancel"
-    level, message = run.cancel(s)
-    assert level == "WARNING" and "cancelled at tracking" in message and "nothing was kept" in message
+    assert 0 < s.progress < 0.35 and s.status.startswith("tracking ")
+    assert operator.modal(bpy.context, Event("ESC")) == {"CANCELLED"}
+    level, message = operator.reports[-1]
+    assert level == {"WARNING"} and "cancelled at tracking" in message and "nothing was kept" in message
     assert run.job.proc.poll() is not None and not s.running and not s.cache_path
     assert _cache_files(session_cache) == before  # no result, no temporary file
 
@@ -196,6 +221,24 @@ def test_wrong_topology_target_and_missing_files_are_one_line_reports(addon, tmp
     message = str(info.value)
     assert "analysis failed:" in message and "notes.mp4: not a readable video" in message
     assert "Traceback" not in message and message.count("\n") <= 1
+
+
+def test_preferences_reach_the_analysis_process(addon, tmp_path):
+    import blender_addon
+    from blender_addon.capture_ops import analysis_request
+
+    prefs_entry = bpy.context.preferences.addons.new()
+    prefs_entry.module = blender_addon.__name__
+    try:
+        prefs = prefs_entry.preferences
+        prefs.model_dir, prefs.provider, prefs.threads = str(tmp_path), "cpu", 3
+        bpy.ops.facecap.load_video(filepath=str(SELFIE))
+        req = analysis_request(bpy.context, bpy.context.scene.facecap_capture)
+        assert (req.model_dir, req.provider, req.threads) == (tmp_path, "cpu", 3)
+        args = parse_args(analysis.arguments(req))
+        assert (args.model_dir, args.provider, args.threads) == (tmp_path, "cpu", 3)
+    finally:
+        bpy.context.preferences.addons.remove(prefs_entry)
 
 
 def test_request_arguments_reach_the_cli_and_progress_reads_as_a_whole():
