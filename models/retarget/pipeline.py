@@ -93,20 +93,29 @@ def run(video, options: CaptureOptions = CaptureOptions(), progress: Callable[[i
     return analyse(video, options, progress, cancel, log, asset).performance
 
 
+def _read_cached(load, path: Path, options: CaptureOptions, what: str, source, log):
+    """The cached stage result at `path`, or None (absent, cache off, or unreadable: then done again)."""
+    if not (options.use_cache and path.is_file()):
+        return None
+    try:
+        result = load(path)
+    except (OSError, ValueError, KeyError) as exc:
+        if log is not None:
+            log(f"cached {what} {path} is unreadable ({exc}); doing it again")
+        return None
+    if log is not None:
+        log(f"{source}: {what} read from the cache ({path.name})")
+    return result
+
+
 def _tracked(frames, options: CaptureOptions, path: Path, progress, cancel, log):
     """The clip's Track: from the stage cache when an earlier run (cancelled during the fit, or with another
     backend or head) tracked the same frames, else tracked now and kept there."""
-    if options.use_cache and path.is_file():
-        try:
-            track = Track.load(path)
-            if log is not None:
-                log(f"{frames.source}: tracking read from the cache ({path.name})")
-            if progress is not None:
-                progress(len(track), len(track), "tracking")
-            return track
-        except (OSError, ValueError, KeyError) as exc:
-            if log is not None:
-                log(f"cached tracking {path} is unreadable ({exc}); tracking again")
+    track = _read_cached(Track.load, path, options, "tracking", frames.source, log)
+    if track is not None:
+        if progress is not None:
+            progress(len(track), len(track), "tracking")
+        return track
     track = track_faces(frames, options.track, progress, cancel, log)
     if options.use_cache:
         track.save(path)
@@ -135,17 +144,11 @@ def analyse(video, options: CaptureOptions = CaptureOptions(), progress=None, ca
     tracking = track_key(frames, options)
     key = cache_key(tracking, backend.digest(), asset_digest(asset))
     path = Path(options.cache_dir or default_cache_dir()) / f"performance-{key}.npz"
-    if options.use_cache and path.is_file():
-        try:
-            perf = Performance.load(path)
-            if log is not None:
-                log(f"{frames.source}: analysis read from the cache ({path.name})")
-            if progress is not None:
-                progress(frames.count, frames.count, "cached")
-            return Analysis(perf, path, True)
-        except (OSError, ValueError, KeyError) as exc:
-            if log is not None:
-                log(f"cached analysis {path} is unreadable ({exc}); analysing again")
+    perf = _read_cached(Performance.load, path, options, "analysis", frames.source, log)
+    if perf is not None:
+        if progress is not None:
+            progress(frames.count, frames.count, "cached")
+        return Analysis(perf, path, True)
     track = _tracked(frames, options, path.with_name(f"track-{tracking}.npz"), progress, cancel, log)
     perf = backend.analyse(frames, track, HeadModel(asset), progress, cancel, log)
     perf.settings["cache_key"] = key

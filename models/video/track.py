@@ -9,13 +9,13 @@ gaps up to `max_gap_s` are filled by interpolation, longer ones stay flagged.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from ..atomic_io import load_record, save_record
 from .errors import Cancelled, CaptureError
 from .frames import Frames
 from ..vocab.mediapipe478 import N_LANDMARKS
@@ -59,22 +59,12 @@ class Track:
 
     def save(self, path: Path) -> None:
         """npz, written atomically (a stage result the pipeline keeps so that a resumed analysis skips tracking)."""
-        from ..atomic_io import save_npz
-
-        arrays = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                  if isinstance(getattr(self, f.name), np.ndarray)}
-        meta = {"format": TRACK_FORMAT, "size": list(self.size), "fps": self.fps, "chosen_at": self.chosen_at,
-                "source": self.source}
-        arrays["meta_json"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
-        save_npz(Path(path), arrays)
+        save_record(path, self, {"format": TRACK_FORMAT, "size": list(self.size), "fps": self.fps,
+                                 "chosen_at": self.chosen_at, "source": self.source})
 
     @classmethod
     def load(cls, path: Path) -> "Track":
-        with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(bytes(data["meta_json"]).decode())
-            if meta.get("format") != TRACK_FORMAT:
-                raise ValueError(f"{path}: not a {TRACK_FORMAT} file")
-            arrays = {f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data.files}
+        arrays, meta = load_record(path, cls, TRACK_FORMAT)
         return cls(**arrays, size=tuple(meta["size"]), fps=float(meta["fps"]), chosen_at=int(meta["chosen_at"]),
                    source=meta["source"])
 
