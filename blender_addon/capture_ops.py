@@ -13,6 +13,7 @@ from . import analysis, bake, capture_scene
 from .asset_source import asset_file
 from .deps import models_module
 from .interpreter import REPO, module_command
+from .job_operator import ModalJob
 from .operators import _asset, _preferences, _rig_of
 
 MOVIE_GLOB = "*.mp4;*.mov;*.mkv;*.avi;*.webm;*.m4v;*.mpg;*.mpeg;*.mxf;*.ogv"
@@ -193,16 +194,6 @@ class AnalysisRun:
         return "WARNING", s.status
 
 
-def _show_progress(context, s):
-    """Redraw the panel; the status bar says how far the analysis is while it runs."""
-    for area in context.screen.areas if context.screen else ():
-        if area.type == "VIEW_3D":
-            area.tag_redraw()
-    if context.workspace is not None:
-        context.workspace.status_text_set(
-            f"Face capture: {s.status} ({s.progress:.0%}) · Esc: cancel" if s.running else None)
-
-
 class FACECAP_OT_load_video(bpy.types.Operator, ImportHelper):
     """Load a video as a Movie Clip for the Capture panel, shown as the camera's background"""
 
@@ -227,19 +218,21 @@ class FACECAP_OT_load_video(bpy.types.Operator, ImportHelper):
         return {"FINISHED"}
 
 
-class FACECAP_OT_analyse(bpy.types.Operator):
+class FACECAP_OT_analyse(ModalJob, bpy.types.Operator):
     """Analyse the video in a background process (Esc or Cancel stops it; the result is cached for Bake)"""
 
     bl_idname = "facecap.analyse"
     bl_label = "Analyse"
 
-    _timer = None
     _run: AnalysisRun | None = None
 
     @classmethod
     def poll(cls, context):
         s = context.scene.facecap_capture if context.scene else None
         return s is not None and s.clip is not None and not s.running
+
+    def settings(self, context):
+        return context.scene.facecap_capture
 
     def execute(self, context):
         s = context.scene.facecap_capture
@@ -253,31 +246,24 @@ class FACECAP_OT_analyse(bpy.types.Operator):
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         if bpy.app.background or context.window is None:  # no event loop to poll from: wait here (no UI)
-            while (outcome := self._run.step(s)) is None:
+            while (outcome := self.poll_job(context)) is None:
                 time.sleep(0.1)
-            return self._finish(context, outcome)
-        wm = context.window_manager
-        self._timer = wm.event_timer_add(0.25, window=context.window)
-        wm.modal_handler_add(self)
-        return {"RUNNING_MODAL"}
+            return self.finish(context, outcome)
+        return self.start_modal(context)
 
-    def modal(self, context, event):
+    def poll_job(self, context):
+        return self._run.step(context.scene.facecap_capture)
+
+    def cancel_job(self, context):
+        return self._run.cancel(context.scene.facecap_capture)
+
+    def show_progress(self, context):
+        """The panel redrawn; the status bar says how far the analysis is while it runs."""
+        ModalJob.show_progress(self, context)
         s = context.scene.facecap_capture
-        if event.type == "ESC" or s.cancel_requested:
-            return self._finish(context, self._run.cancel(s))
-        if event.type != "TIMER":
-            return {"PASS_THROUGH"}
-        outcome = self._run.step(s)
-        _show_progress(context, s)
-        return {"PASS_THROUGH"} if outcome is None else self._finish(context, outcome)
-
-    def _finish(self, context, outcome):
-        if self._timer is not None:
-            context.window_manager.event_timer_remove(self._timer)
-        _show_progress(context, context.scene.facecap_capture)
-        level, message = outcome
-        self.report({level}, message)
-        return {"FINISHED"} if level == "INFO" else {"CANCELLED"}
+        if context.workspace is not None:
+            context.workspace.status_text_set(
+                f"Face capture: {s.status} ({s.progress:.0%}) · Esc: cancel" if s.running else None)
 
 
 class FACECAP_OT_cancel_analysis(bpy.types.Operator):

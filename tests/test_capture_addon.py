@@ -134,11 +134,12 @@ class Event:
 
 
 class ModalAnalyse:
-    """The Analyse operator's modal() and _finish() on a stand-in instance (no event loop in background bpy)."""
+    """The Analyse operator's modal code on a stand-in instance (no event loop in background bpy)."""
 
     from blender_addon.capture_ops import FACECAP_OT_analyse as _op
 
-    modal, _finish = _op.modal, _op._finish
+    modal, finish, settings, poll_job, cancel_job, show_progress = (
+        _op.modal, _op.finish, _op.settings, _op.poll_job, _op.cancel_job, _op.show_progress)
 
     def __init__(self, run):
         self._run, self._timer, self.reports = run, None, []
