@@ -20,7 +20,7 @@ STAGES = {"tracking": (0.0, 0.35), "fitting": (0.35, 0.65), "cached": (0.0, 1.0)
 
 @dataclasses.dataclass
 class AnalysisRequest:
-    video: Path
+    video: Path  # a video file, or the folder of an image sequence
     first: int = 1  # the clip's first frame to analyse, 1-based as in Blender
     last: int = 0  # the last one, inclusive; 0: to the end of the clip
     backend: str = "landmarks"
@@ -28,6 +28,7 @@ class AnalysisRequest:
     model_dir: Path | None = None
     provider: str = "auto"
     threads: int = 0
+    fps: float | None = None  # an image sequence's frame rate
 
     def signature(self) -> str:
         """What the analysis depends on that the user picks: a changed clip, range or backend needs a new one."""
@@ -36,7 +37,7 @@ class AnalysisRequest:
 
 def check_request(req: AnalysisRequest) -> None:
     """One-line ValueError for what can be refused before starting a process."""
-    if not Path(req.video).is_file():
+    if not Path(req.video).exists():
         raise ValueError(f"{req.video}: the movie clip's file is missing; load the video again (Load Video)")
     if req.last and req.last < req.first:
         raise ValueError(f"frame range {req.first}-{req.last} is empty; set Last Frame to {req.first} or more "
@@ -48,6 +49,8 @@ def arguments(req: AnalysisRequest) -> list[str]:
             "--backend", req.backend, "--provider", req.provider, "--threads", str(req.threads)]
     if req.last:
         args += ["--end", str(req.last)]
+    if req.fps:
+        args += ["--fps", f"{req.fps:g}"]
     if req.asset is not None:
         args += ["--asset", str(req.asset)]
     if req.model_dir is not None:

@@ -141,8 +141,9 @@ class FaceCapCaptureSettings(bpy.types.PropertyGroup):
 
 def analysis_request(context, s) -> analysis.AnalysisRequest:
     prefs = _preferences(context)
+    video, fps = capture_scene.analysis_source(s.clip)
     return analysis.AnalysisRequest(
-        video=capture_scene.clip_path(s.clip), first=s.first, last=s.last, backend=s.backend,
+        video=video, fps=fps, first=s.first, last=s.last, backend=s.backend,
         asset=asset_file(prefs.asset_path if prefs else ""),
         model_dir=Path(bpy.path.abspath(prefs.model_dir)) if prefs and prefs.model_dir else None,
         provider=prefs.provider if prefs else "auto", threads=prefs.threads if prefs else 0)

@@ -36,6 +36,14 @@ def clip_path(clip) -> Path:
     return Path(bpy.path.abspath(clip.filepath, library=clip.library))
 
 
+def analysis_source(clip) -> tuple[Path, float | None]:
+    """What the analysis reads for a clip: its video file, or for an image sequence the folder of its numbered
+    frames and the clip's frame rate (None when Blender gives none: the analysis then assumes 24)."""
+    if clip.source == "SEQUENCE":
+        return clip_path(clip).parent, float(clip.fps) or None
+    return clip_path(clip), None
+
+
 def _head_frame(obj):
     """World matrix of a camera looking at the face of `obj` (FLAME's frame: +Y up, +Z out of the face)."""
     if obj is None:

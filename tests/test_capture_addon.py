@@ -242,10 +242,27 @@ def test_preferences_reach_the_analysis_process(addon, tmp_path):
         bpy.context.preferences.addons.remove(prefs_entry)
 
 
+def test_an_image_sequence_clip_is_analysed_as_its_folder(tmp_path):
+    import cv2
+
+    from blender_addon import capture_scene
+
+    for i in range(1, 4):
+        cv2.imwrite(str(tmp_path / f"shot_{i:04d}.png"), np.full((32, 32, 3), 60 * i, np.uint8))
+    clip = bpy.data.movieclips.load(str(tmp_path / "shot_0001.png"))
+    try:
+        assert clip.source == "SEQUENCE"
+        video, fps = capture_scene.analysis_source(clip)
+        assert video == tmp_path and (fps is None or fps > 0)
+    finally:
+        bpy.data.movieclips.remove(clip)
+
+
 def test_request_arguments_reach_the_cli_and_progress_reads_as_a_whole():
     req = analysis.AnalysisRequest(video=SELFIE, first=5, last=24, backend="neural", asset=Path("/a/head.npz"),
-                                   model_dir=Path("/m"), provider="cuda", threads=3)
+                                   model_dir=Path("/m"), provider="cuda", threads=3, fps=30.0)
     args = parse_args(analysis.arguments(req))
+    assert args.fps == 30.0
     assert args.analyse_only and args.progress_json and (args.start, args.end) == (4, 24)
     assert (args.backend, args.asset, args.model_dir, args.provider, args.threads) == (
         "neural", Path("/a/head.npz"), Path("/m"), "cuda", 3)
