@@ -3,16 +3,18 @@ import bpy
 
 from . import capture_ops, dataset_panel, operators, panels, preferences
 
-_CLASSES = preferences.CLASSES + operators.CLASSES + panels.CLASSES + capture_ops.CLASSES
+_CLASSES = preferences.CLASSES + operators.CLASSES + panels.CLASSES
 
 
 def register():
     for cls in _CLASSES:
         bpy.utils.register_class(cls)
+    capture_ops.register()
     dataset_panel.register()
 
 
 def unregister():
     dataset_panel.unregister()
+    capture_ops.unregister()
     for cls in reversed(_CLASSES):
         bpy.utils.unregister_class(cls)

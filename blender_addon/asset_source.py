@@ -27,3 +27,13 @@ def head_asset(preferences_path: str = ""):
     if key not in _loaded:
         _loaded[key] = load()
     return _loaded[key]
+
+
+def asset_file(preferences_path: str = "") -> Path | None:
+    """The asset file a background process should read: the preferences' file, the packed one, or None in a
+    development tree (the process then builds or reads the cached asset itself)."""
+    import bpy
+
+    if preferences_path:
+        return Path(bpy.path.abspath(preferences_path))
+    return BUNDLED_ASSET if BUNDLED_ASSET.is_file() else None

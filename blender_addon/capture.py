@@ -4,11 +4,15 @@
                                           [--backend landmarks|neural] [--start N] [--end N] [--fps F]
                                           [--start-frame F] [--smoothing one_euro|savgol|none] [--strength S]
                                           [--no-cache] [--progress-json]
+    python -m blender_addon.capture VIDEO --analyse-only [--start N] [--end N] [--backend ...] [--asset FILE]
+                                          [--model-dir DIR] [--provider auto|cuda|cpu] [--threads N]
 
 VIDEO is a video file, a still image, or a folder / pattern of numbered frames (PNG, JPG, EXR).
 --progress-json prints one JSON object per line on stdout: {"event": "progress", "done", "total", "stage"},
 {"event": "log", "message"}, {"event": "error", "message"}, {"event": "done", "result": {...}}.
 Errors are one line (exit code 2); SIGTERM or Ctrl-C cancels (exit code 130); outputs are written atomically.
+--analyse-only stops after the analysis (no Blender): its result names the cached raw Performance ("cache"),
+which the add-on's Bake reads (the add-on's Analyse runs this in a background process).
 """
 from __future__ import annotations
 
@@ -79,6 +83,13 @@ def parse_args(argv=None):
     p.add_argument("--strength", type=float, default=0.5)
     p.add_argument("--clip", default=None, help="action name suffix (default: the video's file name)")
     p.add_argument("--no-cache", action="store_true", help="analyse again even if a cached result exists")
+    p.add_argument("--analyse-only", action="store_true",
+                   help="analyse into the cache and report its path; no rig, no bake, no Blender")
+    p.add_argument("--asset", type=Path, default=None, help="the head asset file (default: build or read the cached one)")
+    p.add_argument("--model-dir", type=Path, default=None, help="the capture model's files (neural backend)")
+    p.add_argument("--provider", default="auto", choices=("auto", "cuda", "cpu"),
+                   help="ONNX Runtime execution provider of the neural backend")
+    p.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads of the neural backend (0: default)")
     p.add_argument("--progress-json", action="store_true")
     return p.parse_args(argv)
 
@@ -95,18 +106,25 @@ def _check_outputs(args):
             raise ValueError(f"{path}: cannot create its folder ({exc}); pass a writable --{flag} path")
 
 
-def run(args, report: Reporter, cancel) -> dict:
-    from models.head import AssetError, HeadModel
-    from models.head.build.build import load_head_asset
-    from models.retarget import livelink
-    from models.retarget.pipeline import CaptureOptions
-    from models.retarget.pipeline import run as analyse
-    from models.retarget.smoothing import smooth_performance
+def _load_asset(path: Path | None):
+    from models.head import AssetError, load_asset_file
     from models.video.errors import CaptureError
-    from models.video.frames import open_frames
+
+    try:
+        if path is not None:
+            return load_asset_file(path)
+        from models.head.build.build import load_head_asset
+
+        return load_head_asset(log=lambda *a: None)
+    except AssetError as exc:
+        raise CaptureError(str(exc)) from exc
+
+
+def _options(args):
+    from models.retarget.neural import NeuralOptions
+    from models.retarget.pipeline import CaptureOptions
     from models.video.track import TrackOptions
 
-    _check_outputs(args)
     box = None
     if args.face_box:
         try:
@@ -114,12 +132,45 @@ def run(args, report: Reporter, cancel) -> dict:
             assert len(box) == 4 and box[0] < box[2] and box[1] < box[3]
         except (ValueError, AssertionError):
             raise ValueError(f"--face-box {args.face_box!r}: give four pixel numbers x0,y0,x1,y1 with x0<x1, y0<y1")
-    try:
-        asset = load_head_asset(log=lambda *a: None)
-    except AssetError as exc:
-        raise CaptureError(str(exc)) from exc
-    options = CaptureOptions(start=args.start, stop=args.end, fps=args.fps, backend=args.backend,
-                             track=TrackOptions(face_box=box), use_cache=not args.no_cache)
+    if args.threads < 0:
+        raise ValueError(f"--threads {args.threads}: give 0 (the runtime's default) or a positive count")
+    providers = {"auto": None, "cuda": ("CUDAExecutionProvider", "CPUExecutionProvider"),
+                 "cpu": ("CPUExecutionProvider",)}[args.provider]
+    neural = NeuralOptions(weights_dir=str(args.model_dir) if args.model_dir else None, providers=providers,
+                           threads=args.threads)
+    return CaptureOptions(start=args.start, stop=args.end, fps=args.fps, backend=args.backend,
+                          track=TrackOptions(face_box=box), use_cache=not args.no_cache, neural=neural)
+
+
+def _summary(perf) -> dict:
+    found = perf.found
+    return {"frames": len(perf), "found": int(found.sum()), "source_fps": perf.fps,
+            "residual_mm_mean": float(round(float(perf.residual_mm[found].mean()), 3)) if found.any() else None}
+
+
+def analyse_only(args, report: Reporter, cancel) -> dict:
+    """The analysis alone, into the cache: what the add-on's background Analyse runs."""
+    from models.retarget.pipeline import analyse
+
+    options = _options(args)
+    if args.no_cache:
+        raise ValueError("--analyse-only writes its result to the cache; drop --no-cache")
+    t0 = time.perf_counter()
+    analysis = analyse(args.video, options, report.progress, cancel, report.log, asset=_load_asset(args.asset))
+    return {**_summary(analysis.performance), "cache": str(analysis.cache_path), "from_cache": analysis.from_cache,
+            "analysis_s": round(time.perf_counter() - t0, 2)}
+
+
+def run(args, report: Reporter, cancel) -> dict:
+    from models.head import HeadModel
+    from models.retarget import livelink
+    from models.retarget.pipeline import run as analyse
+    from models.retarget.smoothing import smooth_performance
+    from models.video.frames import open_frames
+
+    _check_outputs(args)
+    options = _options(args)
+    asset = _load_asset(args.asset)
     t0 = time.perf_counter()
     perf = analyse(args.video, options, report.progress, cancel, report.log, asset=asset)
     t_analyse = time.perf_counter() - t0
@@ -136,9 +187,7 @@ def run(args, report: Reporter, cancel) -> dict:
     t1 = time.perf_counter()
     action = bake.bake_performance(obj, arm, perf, clip, scene, args.start_frame, args.smoothing, args.strength)
     t_bake = time.perf_counter() - t1
-    result = {"frames": len(perf), "found": int(perf.found.sum()), "source_fps": perf.fps,
-              "scene_fps": bake.scene_fps(scene), "action": action.name,
-              "residual_mm_mean": float(round(float(perf.residual_mm[perf.found].mean()), 3)),
+    result = {**_summary(perf), "scene_fps": bake.scene_fps(scene), "action": action.name,
               "analysis_s": round(t_analyse, 2), "bake_s": round(t_bake, 3)}
     if args.out:
         result["blend"] = str(rig_io.save_blend(args.out))
@@ -170,7 +219,7 @@ def main(argv=None) -> int:
     from models.video.errors import Cancelled, CaptureError
 
     try:
-        result = run(args, report, lambda: stop["flag"])
+        result = (analyse_only if args.analyse_only else run)(args, report, lambda: stop["flag"])
     except Cancelled as exc:
         report.error(str(exc))
         return 130

@@ -10,11 +10,12 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import sys
-from pathlib import Path
 
 import bpy
 
 from .deps import paths
+from .interpreter import module_command
+from .job_operator import ModalJob
 from .jobs import Job
 
 REPO = paths.project_root()
@@ -47,18 +48,7 @@ def _default(name: str) -> dict:
 
 
 def python_for_render(configured: str = "") -> list[str]:
-    """The interpreter that runs the generator: the configured one, the project's venv, this Python when
-    it is the bpy module, else Blender itself in background mode (which then needs scipy installed)."""
-    if configured:
-        return [bpy.path.abspath(configured), "-m", "synthetic"]
-    venv = REPO / ".venv" / "bin" / "python"
-    if venv.is_file():
-        return [str(venv), "-m", "synthetic"]
-    if not bpy.app.binary_path or Path(sys.executable).name.startswith("python"):
-        return [sys.executable, "-m", "synthetic"]
-    return [bpy.app.binary_path, "--background", "--factory-startup", "--python-expr",
-            f"import sys; sys.path.insert(0, {str(REPO)!r}); from synthetic.cli import main; "
-            "sys.exit(main(sys.argv[sys.argv.index('--') + 1:]))", "--"]
+    return module_command("synthetic", configured)
 
 
 def render_arguments(s) -> list[str]:
@@ -93,18 +83,20 @@ class SyntheticRenderSettings(bpy.types.PropertyGroup):
     status: bpy.props.StringProperty(default="", options={"SKIP_SAVE"})
 
 
-class SYNTHETIC_OT_render(bpy.types.Operator):
+class SYNTHETIC_OT_render(ModalJob, bpy.types.Operator):
     """Render a synthetic face dataset in the background (resumable: run again to continue)"""
 
     bl_idname = "synthetic.render"
     bl_label = "Render Dataset"
 
-    _timer = None
     _job: Job | None = None
 
     @classmethod
     def poll(cls, context):
         return generator_available() and not context.scene.synthetic_render.running
+
+    def settings(self, context):
+        return context.scene.synthetic_render
 
     def execute(self, context):
         s = context.scene.synthetic_render
@@ -117,36 +109,28 @@ class SYNTHETIC_OT_render(bpy.types.Operator):
             self.report({"ERROR"}, f"Could not start the renderer: {exc}")
             return {"CANCELLED"}
         s.running, s.cancel_requested, s.progress, s.status = True, False, 0.0, "starting…"
-        wm = context.window_manager
-        self._timer = wm.event_timer_add(0.25, window=context.window)
-        wm.modal_handler_add(self)
-        return {"RUNNING_MODAL"}
+        return self.start_modal(context)
 
-    def modal(self, context, event):
+    def poll_job(self, context):
         s = context.scene.synthetic_render
-        if event.type == "ESC" or s.cancel_requested:
-            self._job.cancel()
-            return self._finish(context, f"cancelled at {self._job.done}/{self._job.total}; render again to resume",
-                                "WARNING")
-        if event.type != "TIMER":
-            return {"PASS_THROUGH"}
         code = self._job.poll()
         s.progress = self._job.fraction
         s.status = f"{self._job.done}/{self._job.total} samples" if self._job.total else "preparing…"
-        for area in context.screen.areas if context.screen else ():
-            area.tag_redraw()
         if code is None:
-            return {"PASS_THROUGH"}
+            return None
         if code == 0:
-            return self._finish(context, f"finished: {self._job.total} samples", "INFO")
-        return self._finish(context, f"failed: {self._job.error_message()}", "ERROR")
+            return self._ended(s, ("INFO", f"finished: {self._job.total} samples"))
+        return self._ended(s, ("ERROR", f"failed: {self._job.error_message()}"))
 
-    def _finish(self, context, message, level):
-        s = context.scene.synthetic_render
-        context.window_manager.event_timer_remove(self._timer)
-        s.running, s.cancel_requested, s.status = False, False, message
-        self.report({level}, message)
-        return {"FINISHED"} if level == "INFO" else {"CANCELLED"}
+    def cancel_job(self, context):
+        self._job.cancel()
+        return self._ended(context.scene.synthetic_render,
+                           ("WARNING", f"cancelled at {self._job.done}/{self._job.total}; render again to resume"))
+
+    @staticmethod
+    def _ended(s, outcome):
+        s.running, s.cancel_requested, s.status = False, False, outcome[1]
+        return outcome
 
 
 class SYNTHETIC_OT_cancel(bpy.types.Operator):

@@ -43,8 +43,6 @@ def open_rig(blend: Path | None, asset):
 
 def rig_from_mesh(blend: Path, asset):
     """A new rig with the identity of the file's neutral FLAME-topology mesh (its neutral gives the identity)."""
-    from models.head import HeadModel
-    from models.retarget.solve import identity_of_neutral
     from models.video.errors import CaptureError
 
     meshes = [o for o in bpy.data.objects if o.type == "MESH"]
@@ -55,15 +53,40 @@ def rig_from_mesh(blend: Path, asset):
         counts = ", ".join(f"{o.name}: {len(o.data.vertices)}" for o in meshes[:3])
         raise CaptureError(f"{blend}: no mesh of FLAME topology ({asset.n_vertices} vertices; found {counts}); "
                            "pass a FaceCap rig or a FLAME-topology head")
+    try:
+        return rig_from_object(target, asset)
+    except CaptureError as exc:
+        raise CaptureError(f"{blend}: {exc}") from exc
+
+
+def check_flame_mesh(obj, asset) -> None:
+    """A one-line CaptureError unless `obj` is a mesh of the asset's (FLAME) topology."""
+    from models.video.errors import CaptureError
+
+    if obj.type != "MESH" or len(obj.data.vertices) != asset.n_vertices:
+        count = len(obj.data.vertices) if obj.type == "MESH" else "no"
+        raise CaptureError(f"{obj.name} has {count} vertices, not the FLAME topology's {asset.n_vertices}; "
+                           "pick a FaceCap rig or a mesh of FLAME topology")
+
+
+def rig_from_object(target, asset, collection=None):
+    """A new rig beside `target`, a mesh of FLAME topology, with the identity its neutral shape gives; the
+    mesh is hidden (kept) and the rig records it as `facecap_source`."""
+    from models.head import HeadModel
+    from models.retarget.solve import identity_of_neutral
+    from models.video.errors import CaptureError
+
+    check_flame_mesh(target, asset)
     co = np.empty(asset.n_vertices * 3, np.float32)
     target.data.vertices.foreach_get("co", co)
     world = np.array(target.matrix_world)
     verts = co.reshape(-1, 3).astype(np.float64) @ world[:3, :3].T + world[:3, 3]
     beta, residual = identity_of_neutral(HeadModel(asset), verts)
     if residual > 5.0:
-        raise CaptureError(f"{blend}: {target.name} has FLAME's vertex count but is {residual:.1f} mm from any "
-                           "FLAME identity (posed, scaled or another vertex order); pass a neutral FLAME head")
-    obj, arm = rig.build_head_rig(asset, beta, name=target.name + "_FaceCap")
+        raise CaptureError(f"{target.name} has FLAME's vertex count but is {residual:.1f} mm from any FLAME "
+                           "identity (posed, scaled or another vertex order); pick a neutral FLAME head")
+    obj, arm = rig.build_head_rig(asset, beta, name=target.name + "_FaceCap", collection=collection)
+    obj["facecap_source"] = target.name
     target.hide_set(True)
     return obj, arm
 

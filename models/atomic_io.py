@@ -33,6 +33,30 @@ def save_npz(path: Path, arrays: dict, compressed: bool = False) -> None:
     atomic_write(path, lambda handle: (np.savez_compressed if compressed else np.savez)(handle, **arrays))
 
 
+def save_record(path: Path, record, meta: dict) -> None:
+    """A dataclass's numpy fields plus a JSON `meta` (its other fields, a format tag) as one npz, atomically."""
+    import dataclasses
+    import json
+
+    arrays = {f.name: getattr(record, f.name) for f in dataclasses.fields(record)
+              if isinstance(getattr(record, f.name), np.ndarray)}
+    arrays["meta_json"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    save_npz(Path(path), arrays)
+
+
+def load_record(path: Path, cls, fmt: str, version=None) -> tuple[dict, dict]:
+    """(the numpy fields of `cls` found in the file, its meta) of a `save_record` file; ValueError when the
+    meta's format (and version, if given) differ."""
+    import dataclasses
+    import json
+
+    with np.load(path, allow_pickle=False) as data:
+        meta = json.loads(bytes(data["meta_json"]).decode())
+        if meta.get("format") != fmt or (version is not None and meta.get("version") != version):
+            raise ValueError(f"{path}: not a {fmt}{f' v{version}' if version is not None else ''} file")
+        return {f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data.files}, meta
+
+
 def write_text(path: Path, text: str) -> None:
     """A text file (UTF-8) written atomically."""
     atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))

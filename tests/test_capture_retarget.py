@@ -124,7 +124,7 @@ def test_cache_hit_and_key(selfie_perf, head_asset):
     assert np.allclose(redone.weights, perf.weights)
 
 
-def test_cancelled_analysis_leaves_no_cache(head_asset, tmp_path):
+def test_cancelled_analysis_caches_no_result_and_resumes_after_the_tracking(head_asset, tmp_path):
     opts = CaptureOptions(stop=30, cache_dir=tmp_path)
     calls = {"n": 0}
 
@@ -134,7 +134,13 @@ def test_cancelled_analysis_leaves_no_cache(head_asset, tmp_path):
 
     with pytest.raises(Cancelled):
         run(SELFIE, opts, cancel=cancel, asset=head_asset)
-    assert not list(tmp_path.iterdir())
+    kept = [p.name for p in tmp_path.iterdir()]
+    assert len(kept) == 1 and kept[0].startswith("track-") and kept[0].endswith(".npz")  # the finished stage only
+    stages, logs = [], []
+    perf = run(SELFIE, opts, progress=lambda d, t, s: stages.append((d, s)), log=logs.append, asset=head_asset)
+    assert [s for d, s in stages if s == "tracking"] == ["tracking"] and stages[0] == (30, "tracking")
+    assert any("tracking read from the cache" in line for line in logs) and len(perf) == 30
+    assert sorted(p.name.split("-")[0] for p in tmp_path.iterdir()) == ["performance", "track"]
 
 
 def test_bad_clip_inputs(head_asset, tmp_path):

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import numpy as np
 
-from ..atomic_io import save_npz
+from ..atomic_io import load_record, save_record
 from ..vocab.arkit import ARKIT_NAMES
 
 FORMAT = "facecap-performance"
@@ -34,21 +33,13 @@ class Performance:
         return len(self.found)
 
     def save(self, path: Path) -> None:
-        arrays = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                  if isinstance(getattr(self, f.name), np.ndarray)}
-        meta = {"format": FORMAT, "version": VERSION, "fps": self.fps, "source": self.source,
-                "settings": self.settings, "arkit_names": list(ARKIT_NAMES)}
-        arrays["meta_json"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
-        save_npz(Path(path), arrays)
+        save_record(path, self, {"format": FORMAT, "version": VERSION, "fps": self.fps, "source": self.source,
+                                 "settings": self.settings, "arkit_names": list(ARKIT_NAMES)})
 
     @classmethod
     def load(cls, path: Path) -> "Performance":
-        with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(bytes(data["meta_json"]).decode())
-            if meta.get("format") != FORMAT or meta.get("version") != VERSION:
-                raise ValueError(f"{path}: not a {FORMAT} v{VERSION} file")
-            arrays = {f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data.files}
-            arrays["found"] = arrays["found"].astype(bool)
+        arrays, meta = load_record(path, cls, FORMAT, VERSION)
+        arrays["found"] = arrays["found"].astype(bool)
         return cls(**arrays, fps=float(meta["fps"]), source=meta["source"], settings=meta["settings"])
 
     def neutral_like(self) -> "Performance":

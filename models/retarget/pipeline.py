@@ -3,7 +3,9 @@
 frames (models.video.frames) -> track (models.video.track) -> backend (backends.py) -> Performance.
 The raw Performance of a clip is cached as npz (written atomically) under a key made of the video's
 content hash, the frame range, the tracker and backend settings and the head asset's digest, so a
-re-bake, a change of smoothing or another target head never re-runs the analysis.
+re-bake, a change of smoothing or another target head never re-runs the analysis. The Track is kept
+too (keyed by the content, range and tracker settings): a run cancelled during the fit, or the same
+frames with another backend or head, resumes after the tracking.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import numpy as np
 
 from ..video.errors import Cancelled, CaptureError
 from ..video.frames import open_frames
-from ..video.track import TrackOptions, track_faces
+from ..video.track import Track, TrackOptions, track_faces
 from .backends import get_backend
 from .landmark_fit import FitOptions
 from .neural import NeuralOptions
@@ -56,12 +58,20 @@ def asset_digest(asset) -> str:
     return h.hexdigest()[:16]
 
 
-def cache_key(frames, options: CaptureOptions, backend_digest: str, asset_hash: str) -> str:
-    files = frames.files if frames.kind != "video" else (frames.source,)
-    parts = {"version": CACHE_VERSION, "content": content_hash(files), "range": [frames.start, frames.stop],
-             "fps": frames.fps, "track": dataclasses.asdict(options.track), "backend": backend_digest,
-             "asset": asset_hash}
+def _key(parts: dict) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def track_key(frames, options: CaptureOptions) -> str:
+    """What the tracking depends on: the video's content, the frame range and fps, the tracker settings."""
+    files = frames.files if frames.kind != "video" else (frames.source,)
+    return _key({"version": CACHE_VERSION, "content": content_hash(files),
+                 "range": [frames.start, frames.stop], "fps": frames.fps, "track": dataclasses.asdict(options.track)})
+
+
+def cache_key(tracking: str, backend_digest: str, asset_hash: str) -> str:
+    """The Performance's key: the tracking's (track_key), the backend's models and settings, the head asset."""
+    return _key({"track": tracking, "backend": backend_digest, "asset": asset_hash})
 
 
 def default_cache_dir() -> Path:
@@ -78,6 +88,48 @@ def run(video, options: CaptureOptions = CaptureOptions(), progress: Callable[[i
     progress(done, total, stage) is called per frame of each stage ("tracking", "fitting");
     cancel() -> True stops the run with `Cancelled` (nothing is cached for it).
     """
+    return analyse(video, options, progress, cancel, log, asset).performance
+
+
+def _read_cached(load, path: Path, options: CaptureOptions, what: str, source, log):
+    """The cached stage result at `path`, or None (absent, cache off, or unreadable: then done again)."""
+    if not (options.use_cache and path.is_file()):
+        return None
+    try:
+        result = load(path)
+    except (OSError, ValueError, KeyError) as exc:
+        if log is not None:
+            log(f"cached {what} {path} is unreadable ({exc}); doing it again")
+        return None
+    if log is not None:
+        log(f"{source}: {what} read from the cache ({path.name})")
+    return result
+
+
+def _tracked(frames, options: CaptureOptions, path: Path, progress, cancel, log):
+    """The clip's Track: from the stage cache when an earlier run (cancelled during the fit, or with another
+    backend or head) tracked the same frames, else tracked now and kept there."""
+    track = _read_cached(Track.load, path, options, "tracking", frames.source, log)
+    if track is not None:
+        if progress is not None:
+            progress(len(track), len(track), "tracking")
+        return track
+    track = track_faces(frames, options.track, progress, cancel, log)
+    if options.use_cache:
+        track.save(path)
+    return track
+
+
+@dataclasses.dataclass
+class Analysis:
+    performance: Performance
+    cache_path: Path | None  # where the raw Performance is cached (None with use_cache off)
+    from_cache: bool  # read from the cache, not analysed
+
+
+def analyse(video, options: CaptureOptions = CaptureOptions(), progress=None, cancel=None, log=None,
+            asset=None) -> Analysis:
+    """`run`, also saying where the result is cached and whether it was read from there."""
     from ..head import AssetError, HeadModel
     from ..head.build.build import load_head_asset  # builds the asset on first use; the add-on passes `asset`
 
@@ -87,25 +139,20 @@ def run(video, options: CaptureOptions = CaptureOptions(), progress: Callable[[i
         asset = asset or load_head_asset(log=lambda *a: None)
     except AssetError as exc:
         raise CaptureError(str(exc)) from exc
-    key = cache_key(frames, options, backend.digest(), asset_digest(asset))
+    tracking = track_key(frames, options)
+    key = cache_key(tracking, backend.digest(), asset_digest(asset))
     path = Path(options.cache_dir or default_cache_dir()) / f"performance-{key}.npz"
-    if options.use_cache and path.is_file():
-        try:
-            perf = Performance.load(path)
-            if log is not None:
-                log(f"{frames.source}: analysis read from the cache ({path.name})")
-            if progress is not None:
-                progress(frames.count, frames.count, "cached")
-            return perf
-        except (OSError, ValueError, KeyError) as exc:
-            if log is not None:
-                log(f"cached analysis {path} is unreadable ({exc}); analysing again")
-    track = track_faces(frames, options.track, progress, cancel, log)
+    perf = _read_cached(Performance.load, path, options, "analysis", frames.source, log)
+    if perf is not None:
+        if progress is not None:
+            progress(frames.count, frames.count, "cached")
+        return Analysis(perf, path, True)
+    track = _tracked(frames, options, path.with_name(f"track-{tracking}.npz"), progress, cancel, log)
     perf = backend.analyse(frames, track, HeadModel(asset), progress, cancel, log)
     perf.settings["cache_key"] = key
     if options.use_cache:
         perf.save(path)
-    return perf
+    return Analysis(perf, path if options.use_cache else None, False)
 
 
-__all__ = ["CaptureOptions", "CaptureError", "Cancelled", "run"]
+__all__ = ["Analysis", "CaptureOptions", "CaptureError", "Cancelled", "analyse", "run"]

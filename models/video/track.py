@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from ..atomic_io import load_record, save_record
 from .errors import Cancelled, CaptureError
 from .frames import Frames
 from ..vocab.mediapipe478 import N_LANDMARKS
 
 Progress = Callable[[int, int, str], None]
+TRACK_FORMAT = "facecap-track-v1"
 
 
 @dataclasses.dataclass
@@ -53,6 +56,17 @@ class Track:
 
     def __len__(self) -> int:
         return len(self.found)
+
+    def save(self, path: Path) -> None:
+        """npz, written atomically (a stage result the pipeline keeps so that a resumed analysis skips tracking)."""
+        save_record(path, self, {"format": TRACK_FORMAT, "size": list(self.size), "fps": self.fps,
+                                 "chosen_at": self.chosen_at, "source": self.source})
+
+    @classmethod
+    def load(cls, path: Path) -> "Track":
+        arrays, meta = load_record(path, cls, TRACK_FORMAT)
+        return cls(**arrays, size=tuple(meta["size"]), fps=float(meta["fps"]), chosen_at=int(meta["chosen_at"]),
+                   source=meta["source"])
 
 
 def box_of(points: np.ndarray) -> np.ndarray:
