@@ -287,8 +287,8 @@ def _eyes_and_mouth(r_misc: np.random.Generator) -> tuple[Eyes, Mouth]:
                              float(r_misc.uniform(0.72, 0.88))))
     mouth = Mouth(teeth_color=(float(r_misc.uniform(0.75, 0.92)), float(r_misc.uniform(0.70, 0.86)),
                                float(r_misc.uniform(0.58, 0.75))),
-                  gum_color=(float(r_misc.uniform(0.5, 0.7)), float(r_misc.uniform(0.12, 0.22)),
-                             float(r_misc.uniform(0.14, 0.24))))
+                  gum_color=(float(r_misc.uniform(0.5, 0.7)), float(r_misc.uniform(0.16, 0.26)),
+                             float(r_misc.uniform(0.16, 0.26))))
     return eyes, mouth
 
 
