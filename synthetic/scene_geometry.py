@@ -11,7 +11,7 @@ from models.head import HeadAsset
 from . import lashes, materials, occluders
 from .camera import CameraPose, to_blender_camera_matrix
 from .masks import eye_local, skin_masks
-from .posing import MOUTH_PROPS, Posed
+from .posing import MOUTH_PROPS, Posed, head_statics
 from .sampling import SampleParams
 
 # object-index mask values (--masks)
@@ -49,6 +49,7 @@ def _set_coords(obj, verts):
 class SceneGeometry:
     def __init__(self, scene, frame, asset: HeadAsset):
         self.scene, self.frame = scene, frame
+        self.asset_template, self.neck_ring = asset.template, head_statics(asset).neck_ring
         self._build_head(asset)
         self._build_lashes(asset)
         self._build_mouth(asset)
@@ -136,6 +137,12 @@ class SceneGeometry:
         self.torso = _mesh_object("torso", *occluders.torso(), self.frame)
         self.torso.data.materials.append(self.shirt_mat)
         self.torso.pass_index = TORSO_PASS_INDEX
+        ring = self.asset_template[self.neck_ring]
+        self.collar = None
+        if len(ring) >= 3:
+            self.collar = _mesh_object("collar", *occluders.collar(ring), self.frame)
+            self.collar.data.materials.append(self.shirt_mat)
+            self.collar.pass_index = TORSO_PASS_INDEX
 
     def _build_camera(self):
         data = bpy.data.cameras.new("camera")
@@ -171,6 +178,11 @@ class SceneGeometry:
         self.torso.matrix_parent_inverse = Matrix.Identity(4)
         self.torso.matrix_basis = Matrix(occluders.torso_matrix(posed.head_rotation, posed.neck_ring_centre,
                                                                 p.body.width).tolist())
+        if self.collar is not None:
+            m = np.eye(4)
+            m[:3, :3], m[:3, 3] = posed.head_rotation, posed.neck_ring_centre
+            self.collar.matrix_parent_inverse = Matrix.Identity(4)
+            self.collar.matrix_basis = Matrix(m.tolist())
         self.camera.matrix_parent_inverse = Matrix.Identity(4)
         self.camera.matrix_basis = Matrix(to_blender_camera_matrix(cam).tolist())
         self.camera.data.lens = cam.focal_mm
