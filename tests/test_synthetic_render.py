@@ -76,6 +76,18 @@ def test_rerun_is_a_no_op_and_same_seed_same_labels(baseline, tmp_path):
     assert all((again / name).read_text() == "mine" for name in users)
 
 
+def test_same_seed_same_pixels(tmp_path):
+    # several samples per process, denoised, lights switching between samples: the case that varied with Cycles'
+    # persistent data on
+    settings = ["--count", 6, "--seed", 11, "--resolution", 256, "--samples", 16]
+    runs = [tmp_path / "a", tmp_path / "b"]
+    for out in runs:
+        synthetic("render", "--out", out, *settings)
+    for i in range(6):
+        a, b = (cv2.imread(str(labels.image_path(out, i))) for out in runs)
+        assert np.array_equal(a, b), i
+
+
 def test_shards_are_disjoint_and_equal_the_whole(baseline, tmp_path):
     out = tmp_path / "sharded"
     synthetic("render", "--out", out, "--count", COUNT, "--seed", 5, "--shard", "1/2", *FAST)
