@@ -17,7 +17,9 @@ import numpy as np
 from models.vocab.arkit import N_ARKIT
 
 DATASET_FORMAT = "facecap-synthetic"
-DATASET_VERSION = 2  # 2: identity-specific ARKit shapes (HeadModel.shapes); v1 copied the template's
+# 3: open, talking mouths in the expression sampler and smaller faces in the framing (the labels drawn for a seed
+# changed); 2: identity-specific ARKit shapes (HeadModel.shapes); 1: the template's shapes on every identity
+DATASET_VERSION = 3
 IMAGE_DIR = "images"
 MASK_DIR = "masks"
 LABEL_DIR = "labels"

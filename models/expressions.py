@@ -6,6 +6,7 @@ A draw is one of
   * neutral (only gaze and maybe a blink),
   * a named template from ``TEMPLATES`` (``models.vocab.templates``) (the rare expressions a random sampler almost never hits:
     lip roll, kiss, cheek puff, mouth left/right, jaw sideways, ...) at a random intensity, with jitter,
+  * speech: the jaw partly open with lip shapes as in talking (visemes), sometimes wide open,
   * sparse random activations: a few shapes, mostly symmetric, sometimes one-sided, sometimes extreme.
 Then gaze (``eyeLook*``) and blinks are added, and the constraints are enforced:
 exclusive pairs (``EXCLUSIVE_PAIRS`` in ``models.vocab.arkit``) never sum above 1, ``mouthClose <= jawOpen`` (a corrective
@@ -43,6 +44,7 @@ class ExpressionOptions:
 
     p_neutral: float = 0.05  # nothing but gaze (and maybe a blink)
     p_template: float = 0.30  # a named template, scaled and jittered
+    p_speech: float = 0.22  # an open, talking mouth: without it only ~9 % of draws show the mouth open
     mean_active: float = 3.5  # Poisson mean of shapes picked by the sparse sampler (at least 1)
     p_extreme: float = 0.20  # a picked shape is pushed to 0.85..1
     p_asymmetric: float = 0.30  # a picked Left/Right shape is one-sided (else both sides, similar)
@@ -58,8 +60,8 @@ class ExpressionOptions:
             if field.name.startswith("p_") or field.name == "template_extra":
                 if not 0.0 <= value <= 1.0:
                     raise ValueError(f"ExpressionOptions.{field.name}={value} must be in [0, 1]")
-        if self.p_neutral + self.p_template > 1.0:
-            raise ValueError("ExpressionOptions: p_neutral + p_template must be <= 1")
+        if self.p_neutral + self.p_template + self.p_speech > 1.0:
+            raise ValueError("ExpressionOptions: p_neutral + p_template + p_speech must be <= 1")
         if self.mean_active < 0 or self.template_jitter < 0:
             raise ValueError("ExpressionOptions: mean_active and template_jitter must be >= 0")
 
@@ -132,6 +134,26 @@ def _sparse(rng: np.random.Generator, opts: ExpressionOptions, n_active: int) ->
     return w
 
 
+# lip shapes of speech that go with an open jaw (visemes: o/u rounds, e/i spreads, f/v lower lip, a drops)
+_SPEECH_SHAPES = (("mouthFunnel",), ("mouthPucker",), ("mouthStretchLeft", "mouthStretchRight"),
+                  ("mouthLowerDownLeft", "mouthLowerDownRight"), ("mouthUpperUpLeft", "mouthUpperUpRight"),
+                  ("mouthSmileLeft", "mouthSmileRight"), ("mouthShrugUpper",), ("mouthRollLower",))
+
+
+def _speech(rng: np.random.Generator, opts: ExpressionOptions) -> np.ndarray:
+    w = np.zeros(N_ARKIT, np.float32)
+    # mostly the partial openings of talking, a quarter wide open (shouting, laughing, vowels sung)
+    w[INDEX["jawOpen"]] = rng.uniform(0.55, 1.0) if rng.random() < 0.25 else rng.uniform(0.22, 0.55)
+    for k in rng.choice(len(_SPEECH_SHAPES), size=int(rng.integers(1, 3)), replace=False):
+        value = rng.beta(1.6, 2.4)
+        for name in _SPEECH_SHAPES[k]:
+            w[INDEX[name]] = np.clip(value + rng.normal(0, 0.05), 0, 1)
+    if rng.random() < 0.5:  # brows and cheeks move while talking too
+        w = np.maximum(w, _sparse(rng, opts, 1) * 0.6)
+        w[INDEX["mouthClose"]] = 0.0  # the lips stay apart
+    return w
+
+
 def _gaze(rng: np.random.Generator, opts: ExpressionOptions) -> np.ndarray:
     if rng.random() >= opts.p_gaze:
         return np.zeros(N_ARKIT, np.float32)
@@ -160,7 +182,7 @@ def _blink(rng: np.random.Generator, opts: ExpressionOptions, w: np.ndarray) -> 
 
 
 def sample_one(rng: np.random.Generator, opts: ExpressionOptions = ExpressionOptions()) -> tuple[np.ndarray, str]:
-    """One draw: ((52,) float32 weights, the kind drawn: 'neutral', 'sparse' or 'template:<name>')."""
+    """One draw: ((52,) float32 weights, the kind drawn: 'neutral', 'speech', 'sparse' or 'template:<name>')."""
     u = rng.random()
     if u < opts.p_neutral:
         w, kind = np.zeros(N_ARKIT, np.float32), "neutral"
@@ -174,6 +196,8 @@ def sample_one(rng: np.random.Generator, opts: ExpressionOptions = ExpressionOpt
         if rng.random() < opts.template_extra:
             w = np.maximum(w, _sparse(rng, opts, 1) * 0.6)
         kind = "template:" + name
+    elif u < opts.p_neutral + opts.p_template + opts.p_speech:
+        w, kind = _speech(rng, opts), "speech"
     else:
         n_active = max(1, int(rng.poisson(opts.mean_active)))
         w, kind = _sparse(rng, opts, n_active), "sparse"

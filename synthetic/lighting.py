@@ -42,6 +42,12 @@ def _finish(g: Graph, color_socket):
     g.tree.links.new(background.outputs[0], out.inputs["Surface"])
 
 
+def world_strength(light: Lighting) -> float:
+    """The world shader's strength for this sample's lighting."""
+    base = {"hdri": HDRI_STRENGTH, "sky": SKY_STRENGTH, "gradient": GRADIENT_STRENGTH}[light.kind]
+    return base * 2.0 ** light.exposure_ev
+
+
 class World:
     def __init__(self, scene: bpy.types.Scene, hdris: dict[str, Path], parent: bpy.types.Object):
         self.scene = scene
@@ -105,8 +111,7 @@ class World:
             g.set("top", light.gradient_top)
             g.set("bottom", light.gradient_bottom)
         self.mappings[kind].inputs["Rotation"].default_value = (0.0, 0.0, math.radians(light.rotation_deg))
-        base = {"hdri": HDRI_STRENGTH, "sky": SKY_STRENGTH, "gradient": GRADIENT_STRENGTH}[kind]
-        g.set("strength", base * 2.0 ** light.exposure_ev)
+        g.set("strength", world_strength(light))
         for i, obj in enumerate(self.lights):
             on = i < len(light.extra_lights)
             obj.hide_render = not on

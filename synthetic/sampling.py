@@ -157,6 +157,20 @@ def _color(rng, lo=0.0, hi=1.0):
     return tuple(float(x) for x in rng.uniform(lo, hi, 3))
 
 
+GRADIENT_MAX_SATURATION = 0.35  # HSV saturation: a fully saturated world painted the whole face one colour
+
+
+def _muted_color(rng, lo, hi, max_saturation):
+    """A random colour with its HSV saturation redrawn in [0, max_saturation], brightness (max channel) kept."""
+    c = np.array(_color(rng, lo, hi))
+    top = c.max()
+    saturation = (top - c.min()) / top if top > 0 else 0.0
+    target = rng.uniform(0.0, max_saturation)
+    if saturation > 0:
+        c = top - (top - c) * (target / saturation)
+    return tuple(float(x) for x in c)
+
+
 def _kelvin_rgb(kelvin: float) -> tuple[float, float, float]:
     """Rough blackbody tint, normalised to max 1 (enough for random light colours)."""
     t = kelvin / 100.0
@@ -206,12 +220,16 @@ def _head_pose(r_pose: np.random.Generator) -> np.ndarray:
     return pose
 
 
+P_SMALL_FACE = 0.3  # webcam framing: the face covers 10-30 % of the frame (MediaPipe needs a crop there)
+
+
 def _camera(r_cam: np.random.Generator) -> Camera:
     """Lens, framing and the camera's small rotation about the face."""
+    small = r_cam.random() < P_SMALL_FACE
     camera = Camera(
         focal_mm=float(r_cam.uniform(30.0, 110.0)),
         sensor_mm=36.0,
-        face_fraction=float(r_cam.uniform(0.3, 0.9)),
+        face_fraction=float(r_cam.uniform(0.1, 0.3) if small else r_cam.uniform(0.3, 0.9)),
         offset=(float(r_cam.uniform(-0.8, 0.8)), float(r_cam.uniform(-0.8, 0.8))),
         azimuth_deg=float(r_cam.uniform(-10, 10)),
         elevation_deg=float(r_cam.uniform(-10, 15)),
@@ -239,8 +257,8 @@ def _lighting(r_light: np.random.Generator, hdris: list[str]) -> Lighting:
         exposure_ev=float(r_light.uniform(-1.0, 1.0)),
         sun_elevation_deg=float(r_light.uniform(3, 70)),
         sun_azimuth_deg=float(r_light.uniform(0, 360)),
-        gradient_top=_color(r_light, 0.05, 1.0),
-        gradient_bottom=_color(r_light, 0.0, 0.6),
+        gradient_top=_muted_color(r_light, 0.05, 1.0, GRADIENT_MAX_SATURATION),
+        gradient_bottom=_muted_color(r_light, 0.0, 0.6, GRADIENT_MAX_SATURATION),
         extra_lights=extra,
     )
     return lighting
@@ -287,8 +305,8 @@ def _eyes_and_mouth(r_misc: np.random.Generator) -> tuple[Eyes, Mouth]:
                              float(r_misc.uniform(0.72, 0.88))))
     mouth = Mouth(teeth_color=(float(r_misc.uniform(0.75, 0.92)), float(r_misc.uniform(0.70, 0.86)),
                                float(r_misc.uniform(0.58, 0.75))),
-                  gum_color=(float(r_misc.uniform(0.5, 0.7)), float(r_misc.uniform(0.12, 0.22)),
-                             float(r_misc.uniform(0.14, 0.24))))
+                  gum_color=(float(r_misc.uniform(0.5, 0.7)), float(r_misc.uniform(0.16, 0.26)),
+                             float(r_misc.uniform(0.16, 0.26))))
     return eyes, mouth
 
 

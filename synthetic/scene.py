@@ -17,7 +17,7 @@ from models.head import HeadAsset
 
 from . import scene_render
 from .camera import CameraPose
-from .lighting import World
+from .lighting import World, world_strength
 from .posing import Posed
 from .sampling import SampleParams
 from .scene_geometry import SceneGeometry
@@ -39,7 +39,7 @@ class SyntheticScene:
         self.mask_output = scene_render.mask_compositor(self.scene) if settings.masks else None
 
     def apply(self, p: SampleParams, posed: Posed, cam: CameraPose, occluder_matrices: dict) -> None:
-        self.geometry.place(p, posed, cam, occluder_matrices)
+        self.geometry.place(p, posed, cam, occluder_matrices, world_strength(p.lighting))
         self.geometry.shade(p)
         self.world.apply(p.lighting, posed.eye_centres.mean(0))
         self.scene.cycles.seed = p.render_seed

@@ -11,7 +11,7 @@ from models.head import HeadAsset
 from . import lashes, materials, occluders
 from .camera import CameraPose, to_blender_camera_matrix
 from .masks import eye_local, skin_masks
-from .posing import MOUTH_PROPS, Posed
+from .posing import MOUTH_PROPS, Posed, head_statics
 from .sampling import SampleParams
 
 # object-index mask values (--masks)
@@ -20,6 +20,14 @@ MOUTH_PASS_INDEX = 2
 TORSO_PASS_INDEX = 3
 OCCLUDER_PASS_INDEX = 4
 LENS_PASS_INDEX = 5  # see-through: landmarks behind lenses stay visible
+
+# The mouth fill: a small point light just behind the lips, linked to the teeth, gums and tongue only (light and
+# shadow linking), standing in for the light a real mouth gathers through the lips over more bounces than the
+# renderer traces; without it open mouths render as black holes with near-black teeth. Watts at world strength 1.
+MOUTH_FILL_W = 0.012
+MOUTH_FILL_RADIUS = 0.006  # metres: soft, so no hard tooth shadows on the tongue
+MOUTH_FILL_DEPTH = 0.004  # metres behind the inner-lip centre, along the head's -Z
+INNER_LIP_68 = slice(60, 68)
 
 
 def _mesh_object(name, verts, faces, parent, smooth=True):
@@ -41,6 +49,7 @@ def _set_coords(obj, verts):
 class SceneGeometry:
     def __init__(self, scene, frame, asset: HeadAsset):
         self.scene, self.frame = scene, frame
+        self.asset_template, self.neck_ring = asset.template, head_statics(asset).neck_ring
         self._build_head(asset)
         self._build_lashes(asset)
         self._build_mouth(asset)
@@ -82,7 +91,8 @@ class SceneGeometry:
     def _build_mouth(self, asset):
         self.props = {}
         teeth, self.teeth_graph = materials.build_plain("teeth", (0.85, 0.8, 0.7), 0.25, subsurface=0.1)
-        gums, self.gums_graph = materials.build_plain("gums", (0.6, 0.18, 0.2), 0.4, subsurface=0.3)
+        # little subsurface: its red-heavy radius under the mouth fill turned the tongue a saturated red
+        gums, self.gums_graph = materials.build_plain("gums", (0.6, 0.18, 0.2), 0.4, subsurface=0.1)
         for name in MOUTH_PROPS:
             if name not in asset.props:
                 continue
@@ -91,6 +101,18 @@ class SceneGeometry:
             obj.data.materials.append(teeth if name.startswith("teeth") else gums)
             obj.pass_index = MOUTH_PASS_INDEX
             self.props[name] = obj
+        receivers = bpy.data.collections.new("mouth_fill_receivers")
+        for obj in self.props.values():
+            receivers.objects.link(obj)
+        light = bpy.data.lights.new("mouth_fill", "POINT")
+        light.shadow_soft_size = MOUTH_FILL_RADIUS
+        self.mouth_fill = bpy.data.objects.new("mouth_fill", light)
+        self.scene.collection.objects.link(self.mouth_fill)
+        self.mouth_fill.parent = self.frame
+        self.mouth_fill.light_linking.receiver_collection = receivers
+        self.mouth_fill.light_linking.blocker_collection = receivers  # the lips do not shade it
+        self.mouth_fill.hide_render = not self.props
+        self.mouth_fill.visible_camera = False
 
     def _build_occluders(self):
         self.occluders = {}
@@ -115,6 +137,12 @@ class SceneGeometry:
         self.torso = _mesh_object("torso", *occluders.torso(), self.frame)
         self.torso.data.materials.append(self.shirt_mat)
         self.torso.pass_index = TORSO_PASS_INDEX
+        ring = self.asset_template[self.neck_ring]
+        self.collar = None
+        if len(ring) >= 3:
+            self.collar = _mesh_object("collar", *occluders.collar(ring), self.frame)
+            self.collar.data.materials.append(self.shirt_mat)
+            self.collar.pass_index = TORSO_PASS_INDEX
 
     def _build_camera(self):
         data = bpy.data.cameras.new("camera")
@@ -126,9 +154,13 @@ class SceneGeometry:
         self.camera.parent = self.frame
         self.scene.camera = self.camera
 
-    def place(self, p: SampleParams, posed: Posed, cam: CameraPose, occluder_matrices: dict) -> None:
-        """Shape and place every object for one sample."""
+    def place(self, p: SampleParams, posed: Posed, cam: CameraPose, occluder_matrices: dict,
+              world_strength: float) -> None:
+        """Shape and place every object for one sample (`world_strength`: the world shader's strength)."""
         _set_coords(self.head, posed.vertices)
+        lips = posed.lmk68[INNER_LIP_68].mean(0)
+        self.mouth_fill.location = tuple(lips - posed.head_rotation @ np.array([0.0, 0.0, MOUTH_FILL_DEPTH]))
+        self.mouth_fill.data.energy = MOUTH_FILL_W * world_strength
         self.head.data.attributes["wrinkle"].data.foreach_set("value", posed.compression)
         for name, obj in self.props.items():
             _set_coords(obj, posed.props[name])
@@ -146,6 +178,11 @@ class SceneGeometry:
         self.torso.matrix_parent_inverse = Matrix.Identity(4)
         self.torso.matrix_basis = Matrix(occluders.torso_matrix(posed.head_rotation, posed.neck_ring_centre,
                                                                 p.body.width).tolist())
+        if self.collar is not None:
+            m = np.eye(4)
+            m[:3, :3], m[:3, 3] = posed.head_rotation, posed.neck_ring_centre
+            self.collar.matrix_parent_inverse = Matrix.Identity(4)
+            self.collar.matrix_basis = Matrix(m.tolist())
         self.camera.matrix_parent_inverse = Matrix.Identity(4)
         self.camera.matrix_basis = Matrix(to_blender_camera_matrix(cam).tolist())
         self.camera.data.lens = cam.focal_mm

@@ -90,3 +90,18 @@ def test_bad_options():
         ExpressionOptions(p_blink=2.0)
     with pytest.raises(ValueError):
         sample_expressions(np.random.default_rng(0), -1)
+
+
+def test_open_mouths_common_and_mostly_partial():
+    # without the speech component only ~9 % of draws showed the mouth open (jawOpen > 0.2, lips not sealed)
+    w = sample_expressions(np.random.default_rng(11), 3000)
+    jaw, close = w[:, INDEX["jawOpen"]], w[:, INDEX["mouthClose"]]
+    gap = jaw - close
+    visibly_open = (jaw > 0.2) & (gap > 0.2)
+    assert visibly_open.mean() >= 0.25
+    assert (visibly_open & (gap < 0.6)).mean() >= 0.15  # speech-like partial openings, not only screams
+    rng = np.random.default_rng(12)
+    kinds = [sample_one(rng)[1] for _ in range(2000)]
+    assert 0.15 < kinds.count("speech") / len(kinds) < 0.3
+    with pytest.raises(ValueError, match="p_speech"):
+        ExpressionOptions(p_neutral=0.5, p_template=0.3, p_speech=0.3)

@@ -86,7 +86,8 @@ def test_missing_head_asset(tmp_path, cli, monkeypatch):
     assert not (tmp_path / "out").exists()
 
 
-def test_resume_with_other_settings_is_refused(tmp_path):
+def test_resume_with_other_settings_is_refused(tmp_path, head_asset):
+    # head_asset: built first, so the asset build's log does not come before the error on stderr
     from synthetic import DATASET_FORMAT, DATASET_VERSION, labels
 
     labels.write_manifest(tmp_path, (0, 1), {"format": DATASET_FORMAT, "version": DATASET_VERSION,

@@ -28,7 +28,8 @@ def test_ranges(draws):
     assert np.all(np.abs(pose) <= [75, 35, 25])
     assert np.abs(pose[:, 0]).max() > 60 and np.abs(pose[:, 1]).max() > 28 and np.abs(pose[:, 2]).max() > 20
     frac = np.array([d.camera.face_fraction for d in draws])
-    assert frac.min() >= 0.3 and frac.max() <= 0.9
+    assert frac.min() >= 0.1 and frac.max() <= 0.9
+    assert 0.2 < (frac < 0.3).mean() < 0.4 and (frac < 0.15).mean() > 0.03  # webcam-sized faces are common
     ident = np.array([d.identity for d in draws])
     assert ident.shape == (600, 60) and np.abs(ident).max() <= 2.5 * 1.2 + 1e-6
     for d in draws:
@@ -47,6 +48,11 @@ def test_coverage(draws):
     assert 0.1 < np.mean([d.skin.stubble > 0 for d in draws]) < 0.4
     assert 0.1 < np.mean([d.skin.makeup > 0 for d in draws]) < 0.3
     assert any(len(d.lighting.extra_lights) == 2 for d in draws)
+    # gradient worlds tint the face but do not paint it one saturated colour
+    colours = np.array([c for d in draws for c in (d.lighting.gradient_top, d.lighting.gradient_bottom)])
+    top = colours.max(1)
+    saturation = (top - colours.min(1)) / np.maximum(top, 1e-9)
+    assert saturation.max() <= 0.35 + 1e-6 and saturation.mean() > 0.1 and np.ptp(colours[:, 0]) > 0.5
     assert len({d.eyes.iris_color for d in draws}) > 100
 
 
@@ -54,7 +60,8 @@ def test_no_occluders_option():
     assert all(not sample_params(7, i, 60, HDRIS, occluders=False).occluder.kind for i in range(100))
 
 
-@pytest.mark.parametrize("fraction,offset", [(0.3, (0.0, 0.0)), (0.9, (0.8, -0.8)), (0.6, (-0.8, 0.5))])
+@pytest.mark.parametrize("fraction,offset", [(0.3, (0.0, 0.0)), (0.9, (0.8, -0.8)), (0.6, (-0.8, 0.5)),
+                                             (0.1, (0.8, 0.8))])
 def test_framing_fills_requested_fraction(fraction, offset):
     rng = np.random.default_rng(0)
     face = rng.normal(0, 1, (500, 3)) * [0.07, 0.1, 0.04]
