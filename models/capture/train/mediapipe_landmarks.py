@@ -1,8 +1,6 @@
 """MediaPipe Face Mesh (478 points with iris) on images and video frames: pixels, or None when no face."""
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 
@@ -10,7 +8,6 @@ class FaceMesh:
     """One MediaPipe graph; ``video=True`` tracks across consecutive frames of one clip."""
 
     def __init__(self, video: bool = False, min_confidence: float = 0.3):
-        os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's per-graph warnings would flood the log
         import mediapipe as mp
 
         self._mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=not video, refine_landmarks=True,

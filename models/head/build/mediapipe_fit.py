@@ -8,8 +8,6 @@ surface. The iris landmarks (468-477) are snapped to the eyeball they belong to,
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from ...geometry import project_to_surface
@@ -38,7 +36,6 @@ def template_colours(vertices, eyeball_left, eyeball_right, lip_mask, brow_mask)
 
 def detect_landmarks(image: np.ndarray) -> np.ndarray | None:
     """MediaPipe Face Mesh with iris refinement on an RGB uint8 image: (478, 2) pixels, or None."""
-    os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's per-graph warnings would flood the build log
     import mediapipe as mp
 
     with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=True, max_num_faces=1,
