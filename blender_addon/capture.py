@@ -17,6 +17,7 @@ which the add-on's Bake reads (the add-on's Analyse runs this in a background pr
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import signal
 import sys
@@ -168,18 +169,21 @@ def run(args, report: Reporter, cancel) -> dict:
     from models.retarget.smoothing import smooth_performance
     from models.video.frames import open_frames
 
-    _check_outputs(args)
-    options = _options(args)
-    asset = _load_asset(args.asset)
-    t0 = time.perf_counter()
-    perf = analyse(args.video, options, report.progress, cancel, report.log, asset=asset)
-    t_analyse = time.perf_counter() - t0
-
     import bpy
 
     from . import bake, rig_io
 
-    obj, arm = rig_io.open_rig(args.rig, asset)
+    _check_outputs(args)
+    options = _options(args)
+    asset = _load_asset(args.asset)
+    obj, arm = rig_io.open_rig(args.rig, asset)  # before the analysis: a wrong rig fails at once
+    if options.backend == "neural":  # the codes are decoded on the rig's own identity
+        identity = tuple(float(v) for v in obj.get("facecap_identity", [])) or None
+        options = dataclasses.replace(options, neural=dataclasses.replace(options.neural, target_identity=identity))
+    t0 = time.perf_counter()
+    perf = analyse(args.video, options, report.progress, cancel, report.log, asset=asset)
+    t_analyse = time.perf_counter() - t0
+
     scene = bpy.context.scene
     if args.scene_fps:
         scene.render.fps, scene.render.fps_base = args.scene_fps, 1.0

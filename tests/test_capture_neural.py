@@ -65,3 +65,29 @@ def test_neural_backend_bad_models_and_cancel(head_asset, tiny_model, tmp_path):
     with pytest.raises(Cancelled):
         run(SELFIE, _options(tiny_model, tmp_path / "b"), cancel=lambda: True, asset=head_asset)
     assert not (tmp_path / "b").exists() or not list((tmp_path / "b").glob("performance-*.npz"))
+
+
+def test_cli_decodes_the_neural_codes_on_the_rigs_identity(head_asset, empty_scene, tmp_path, session_cache):
+    """`blender_addon.capture --backend neural --rig FILE`: the codes go onto that rig's identity."""
+    import subprocess
+    import sys
+
+    from blender_addon import rig
+    from models.paths import project_root
+    from models.retarget.performance import Performance
+
+    bpy = empty_scene
+    beta = np.round(np.random.default_rng(5).normal(size=head_asset.n_identity).clip(-2, 2), 3)
+    rig.build_head_rig(head_asset, beta)
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "actor.blend"))
+    (tmp_path / "model").mkdir()
+    model_dir = export_tiny_capture_model(tmp_path / "model", name="capture_light")
+    r = subprocess.run([sys.executable, "-m", "blender_addon.capture", str(SELFIE), "--backend", "neural",
+                        "--model-dir", str(model_dir), "--rig", str(tmp_path / "actor.blend"), "--end", "4",
+                        "--out", str(tmp_path / "out.blend")], cwd=project_root(), capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    cached = sorted((session_cache / "capture").glob("performance-*.npz"), key=lambda p: p.stat().st_mtime)
+    perf = Performance.load(cached[-1])
+    assert perf.settings["backend"] == "neural"
+    np.testing.assert_allclose(perf.settings["target_identity"], beta, atol=1e-6)
