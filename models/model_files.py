@@ -24,7 +24,7 @@ def sha256(data: bytes) -> str:
 
 
 def sha256_file(path: Path) -> str:
-    """sha256 of a file read in blocks (for large downloads; shipped files go through load_model_files)."""
+    """sha256 of a file read in blocks (inputs and downloads; shipped files go through load_model_files)."""
     h = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

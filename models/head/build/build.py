@@ -16,8 +16,9 @@ from ...vocab.arkit import MIRROR_PAIRS, OMITTED
 from ..asset import JOINT_NAMES, JOINT_PARENTS, AssetError, HeadAsset, load_asset_file, save_asset
 from .mediapipe_fit import fit_mediapipe_correspondence
 from .props import build_props
+from ...model_files import sha256_file
 from ...paths import cache_dir
-from .sources import (default_flame_path, default_ict_path, default_landmarks_path, file_digest, load_flame,
+from .sources import (default_flame_path, default_ict_path, default_landmarks_path, load_flame,
                       load_ict)
 
 BUILDER_VERSION = 1
@@ -45,7 +46,7 @@ def input_key(flame: Path, landmarks: Path, ict: Path) -> str:
         if not Path(path).is_file():
             h.update(b"missing")
             continue
-        h.update(file_digest(path).encode())
+        h.update(sha256_file(path).encode())
     return h.hexdigest()[:16]
 
 

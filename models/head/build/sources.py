@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import pickle
 from pathlib import Path
 
@@ -48,14 +47,6 @@ class IctSource:
     expr_deltas: np.ndarray  # (57, 26719, 3) metres
     regions: dict[str, tuple[int, int]]  # inclusive ranges
     landmarks68: np.ndarray  # (68,) vertex indices
-
-
-def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _require_file(path: Path, what: str, hint: str) -> Path:
