@@ -17,6 +17,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..head.asset import asset_digest as head_digest
 from ..video.errors import Cancelled, CaptureError
 from ..video.frames import open_frames
 from ..video.track import Track, TrackOptions, track_faces
@@ -51,10 +52,10 @@ def content_hash(paths) -> str:
 
 
 def asset_digest(asset) -> str:
-    h = hashlib.sha256()
-    for name in ("template", "identity_basis", "blendshapes", "mp478_faces", "mp478_bary", "joint_regressor"):
+    """The head asset's one digest, plus what the analysis also reads: the MediaPipe correspondence and the joints."""
+    h = hashlib.sha256(head_digest(asset).encode())
+    for name in ("mp478_faces", "mp478_bary", "joint_regressor"):
         h.update(np.ascontiguousarray(getattr(asset, name)).tobytes())
-    h.update(json.dumps(list(asset.shape_names)).encode())
     return h.hexdigest()[:16]
 
 
