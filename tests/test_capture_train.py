@@ -211,3 +211,27 @@ def test_imagenet_weights_load_from_the_wheel(tmp_path):
     assert load_imagenet_mobilenet_v2(net, tmp_path / "capture", download=False)
     assert (tmp_path / "capture" / "pretrained" / "mobilenet_v2-b0353104.pth").is_file()
     assert abs(float(net.features[0][1].running_var.mean()) - 1.0) > 1e-3  # trained statistics, not the init's 1
+
+
+def test_adapt_fine_tunes_beside_the_original_and_measures_the_held_out_frames(exported, tiny_set, tmp_path):
+    from capture_helpers import SELFIE
+    from models.capture.train.adapt import adapt
+
+    weights = tmp_path / "weights"
+    shutil.copytree(exported, weights)
+    shipped = torch.load(weights / "tiny.pt", map_location="cpu", weights_only=False)["model"]
+    assert {v.dtype for v in shipped.values() if v.is_floating_point()} == {torch.float16}  # half the shipped size
+    before = {p.name: p.read_bytes() for p in weights.iterdir()}
+    report = adapt(SELFIE, tiny_set, weights, "tiny", WEIGHTS_DIR, tmp_path / "cache", minutes=5.0, steps=3,
+                   max_frames=12, threads=1, log=lambda *a: None)
+    assert report["model"] == "tiny-adapted-mediapipe_selfie_segmentation_web"
+    assert report["fit_frames"] >= 6 and report["held_out_frames"] >= 2
+    for side in ("before", "after"):
+        assert report[side]["frames"] == report["held_out_frames"] and report[side]["landmark_nme_vs_mediapipe"] > 0
+    assert {p.name: p.read_bytes() for p in weights.iterdir() if p.name in before} == before  # the original untouched
+    adapted = CaptureRuntime(CaptureOptions(weights_dir=weights, name=report["model"]))
+    assert json.loads((weights / f"{report['model']}.json").read_text())["training"]["adapted_from"] == "tiny"
+    assert adapted.digest != CaptureRuntime(CaptureOptions(weights_dir=weights, name="tiny")).digest
+    again = adapt(SELFIE, tiny_set, weights, "tiny", WEIGHTS_DIR, tmp_path / "cache", minutes=5.0, steps=3,
+                  max_frames=12, threads=1, log=lambda *a: None)
+    assert again["model"] == report["model"] + "-2"  # never over an earlier adaptation

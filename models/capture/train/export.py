@@ -49,7 +49,7 @@ def parity(net: CaptureNet, resolution: int, onnx_path: Path, batch: int = 3, se
 
 def export(checkpoint: Path, out_dir: Path, name: str, semantic_dir: Path, fp16: bool = True,
            info: dict | None = None, log=print) -> Path:
-    """Writes NAME.onnx, NAME_fp16.onnx, NAME.pt (state dict for `adapt`) and NAME.json into out_dir."""
+    """Writes NAME.onnx, NAME_fp16.onnx, NAME.pt (fp16 state dict for `adapt`) and NAME.json into out_dir."""
     ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
     cfg = ck["config"]
     net = CaptureNet(cfg["backbone"])
@@ -71,7 +71,9 @@ def export(checkpoint: Path, out_dir: Path, name: str, semantic_dir: Path, fp16:
         # fp16 inside, uint8 in and float32 out, so the runtime feeds both variants the same way
         _onnx(Exported(half.eval(), r, torch.float16), example, out_dir / names["fp16"])
         files.append(names["fp16"])
-    atomic_write(out_dir / names["torch"], lambda h: torch.save({"model": net.state_dict(), "config": cfg}, h))
+    # half precision halves the shipped file; `adapt` loads it into float32 parameters (load_state_dict casts)
+    half_state = {k: v.half() if v.is_floating_point() else v for k, v in net.state_dict().items()}
+    atomic_write(out_dir / names["torch"], lambda h: torch.save({"model": half_state, "config": cfg}, h))
     meta = {"format": FORMAT, "version": VERSION, "name": name, "backbone": cfg["backbone"], "resolution": r,
             "crop": {"margin": MARGIN, "box_margin": BOX_MARGIN}, "landmarks": list(capture64.NAMES),
             "landmarks_mp478": capture64.MP478.tolist(),
