@@ -31,3 +31,19 @@ def test_confusion_counts():
     t = np.array([True, True, False, False, False])
     p = np.array([True, False, True, False, False])
     assert E.confusion(t, p) == {"tp": 1, "fp": 1, "fn": 1, "tn": 2}
+
+
+def test_states_read_blinks_and_open_mouths_off_the_mesh(head_asset):
+    from models.head import HeadModel
+    from models.vocab.arkit import INDEX, N_ARKIT
+
+    model = HeadModel(head_asset)
+    weights = np.zeros((4, N_ARKIT))
+    weights[1, INDEX["jawOpen"]] = 0.6
+    weights[2, INDEX["eyeBlinkLeft"]] = weights[2, INDEX["eyeBlinkRight"]] = 1.0
+    weights[3, INDEX["jawOpen"]] = 0.05  # lips parted less than the 4 mm threshold
+    meshes = model.vertices(None, weights)
+    neutral = np.repeat(model.neutral(None), 4, 0)
+    s = E.states(head_asset, meshes, neutral)
+    assert s["mouth_open"].tolist() == [False, True, False, False]
+    assert s["blink_left"].tolist() == s["blink_right"].tolist() == [False, False, True, False]

@@ -14,11 +14,13 @@ import numpy as np
 
 from models.capture.crop import apply_affine, make_crop
 from models.metrics import multirex
-from models.vocab import capture64
+from models.vocab import capture64, landmarks68
 
 YAW_BINS = ((0.0, 20.0), (20.0, 45.0), (45.0, 180.0))
-EYE_LIDS = ((159, 145), (386, 374))  # MediaPipe upper/lower lid mid points, right and left eye
-INNER_LIPS = (13, 14)
+# Openings are read at 68-point landmarks: the head asset's MediaPipe correspondence puts MediaPipe's inner-lip mid
+# points (13, 14) on one surface, and its lid points stop a third of the opening apart on a fully blinked eye.
+EYE_LIDS_68 = {side: tuple(zip(landmarks68.EYE[side].upper, landmarks68.EYE[side].lower)) for side in ("right", "left")}
+INNER_LIPS_68 = (landmarks68.INNER_MOUTH.upper[1], landmarks68.INNER_MOUTH.lower[1])
 CLOSED_FRACTION = 0.3  # an eye is closed below this fraction of its neutral opening
 MOUTH_OPEN_MM = 4.0
 _OUTER = (capture64.index("right_eye_outer"), capture64.index("left_eye_outer"))
@@ -47,20 +49,24 @@ def gaze_error_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.rad2deg(np.arccos(np.clip((gaze_vectors(a) * gaze_vectors(b)).sum(-1), -1, 1))).mean(-1)
 
 
-def mesh_points(asset, meshes: np.ndarray, ids) -> np.ndarray:
-    tri = meshes[:, asset.faces[asset.mp478_faces[list(ids)]]]
-    return np.einsum("blkc,lk->blc", tri, asset.mp478_bary[list(ids)])
+def mesh_points(asset, meshes: np.ndarray, ids, scheme: str = "mp478") -> np.ndarray:
+    """Surface points of MediaPipe's 478 (or, scheme "lmk68", the 68-point set) on each mesh."""
+    faces, bary = getattr(asset, f"{scheme}_faces"), getattr(asset, f"{scheme}_bary")
+    tri = meshes[:, asset.faces[faces[list(ids)]]]
+    return np.einsum("blkc,lk->blc", tri, bary[list(ids)])
+
+
+def _opening(asset, meshes: np.ndarray, pairs) -> np.ndarray:
+    """Mean distance of upper/lower 68-point landmark pairs on each mesh, in metres."""
+    points = mesh_points(asset, meshes, [k for pair in pairs for k in pair], "lmk68").reshape(len(meshes), -1, 2, 3)
+    return np.linalg.norm(points[:, :, 0] - points[:, :, 1], axis=2).mean(1)
 
 
 def states(asset, meshes: np.ndarray, neutrals: np.ndarray) -> dict[str, np.ndarray]:
     """Per-sample booleans: each eye closed, mouth open (read off the mesh the same way for truth and prediction)."""
-    out = {}
-    for name, (up, low) in zip(("blink_right", "blink_left"), EYE_LIDS):
-        opening = np.linalg.norm(np.diff(mesh_points(asset, meshes, (up, low)), axis=1)[:, 0], axis=1)
-        rest = np.linalg.norm(np.diff(mesh_points(asset, neutrals, (up, low)), axis=1)[:, 0], axis=1)
-        out[name] = opening < CLOSED_FRACTION * rest
-    gap = np.linalg.norm(np.diff(mesh_points(asset, meshes, INNER_LIPS), axis=1)[:, 0], axis=1) * 1000
-    out["mouth_open"] = gap > MOUTH_OPEN_MM
+    out = {f"blink_{side}": _opening(asset, meshes, pairs) < CLOSED_FRACTION * _opening(asset, neutrals, pairs)
+           for side, pairs in EYE_LIDS_68.items()}
+    out["mouth_open"] = _opening(asset, meshes, (INNER_LIPS_68,)) * 1000 > MOUTH_OPEN_MM
     return out
 
 
