@@ -209,3 +209,40 @@ def test_performance_file_round_trip(tmp_path):
     back = Performance.load(tmp_path / "p.npz")
     assert dataclasses.asdict(back).keys() == dataclasses.asdict(perf).keys()
     assert back.found.tolist() == perf.found.tolist() and back.settings == perf.settings
+
+
+def test_a_4k_clip_is_streamed_with_bounded_memory_and_steady_progress(head_asset, tmp_path):
+    """A 4K clip (a huge one in small): frames are decoded one at a time, so the memory Python holds while
+    tracking does not grow with the frames seen, and progress moves on every frame of each stage."""
+    import tracemalloc
+
+    import cv2
+
+    from capture_helpers import real_frames
+
+    n, size = 6, (3840, 2160)
+    frame_mb = size[0] * size[1] * 3 / 2**20  # one decoded frame: ~24 MB
+    clip = write_video(tmp_path / "uhd.mp4", [cv2.resize(f, size, interpolation=cv2.INTER_LINEAR)
+                                              for f in real_frames(SELFIE, 0, n)])
+    held, peaks, progress = [], [], []
+
+    def on_progress(done, total, stage):
+        progress.append((done, total, stage))
+        if stage == "tracking":  # numpy buffers (decoded frames included) are traced; MediaPipe's own are not
+            current, peak = tracemalloc.get_traced_memory()
+            held.append(current / 2**20)
+            peaks.append(peak / 2**20)
+            tracemalloc.reset_peak()
+        elif tracemalloc.is_tracing():  # the fit holds no frames; tracing would only slow it
+            tracemalloc.stop()
+
+    tracemalloc.start()
+    try:
+        perf = run(clip, CaptureOptions(use_cache=False), progress=on_progress, asset=head_asset)
+    finally:
+        tracemalloc.stop()
+    assert len(perf) == n and perf.found.all()
+    for stage in ("tracking", "fitting"):
+        assert [(d, t) for d, t, s in progress if s == stage] == [(k, n) for k in range(1, n + 1)]
+    assert held[-1] - held[1] < 0.25 * frame_mb  # keeping each frame would add ~24 MB per frame
+    assert max(peaks) < 5 * frame_mb  # a window of a few frame buffers, not the clip
