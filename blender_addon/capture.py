@@ -3,6 +3,7 @@
     python -m blender_addon.capture VIDEO [--rig BLEND] [--out BLEND] [--csv FILE] [--preview MP4]
                                           [--backend landmarks|neural] [--start N] [--end N] [--fps F]
                                           [--start-frame F] [--smoothing one_euro|savgol|none] [--strength S]
+                                          [--head-translation] [--fov DEG | --focal-mm MM]
                                           [--no-cache] [--progress-json]
     python -m blender_addon.capture VIDEO --analyse-only [--start N] [--end N] [--backend ...] [--asset FILE]
                                           [--model-dir DIR] [--provider auto|cuda|cpu] [--threads N]
@@ -82,6 +83,8 @@ def parse_args(argv=None):
     p.add_argument("--scene-fps", type=int, default=None, help="the scene's frame rate (default: keep the rig's)")
     p.add_argument("--smoothing", default="one_euro", choices=("one_euro", "savgol", "none"))
     p.add_argument("--strength", type=float, default=0.5)
+    p.add_argument("--head-translation", action="store_true",
+                   help="also bake the head's translation as the neck bone's location (default: rotation only)")
     p.add_argument("--clip", default=None, help="action name suffix (default: the video's file name)")
     p.add_argument("--no-cache", action="store_true", help="analyse again even if a cached result exists")
     p.add_argument("--analyse-only", action="store_true",
@@ -189,7 +192,8 @@ def run(args, report: Reporter, cancel) -> dict:
         scene.render.fps, scene.render.fps_base = args.scene_fps, 1.0
     clip = args.clip or Path(args.video).stem
     t1 = time.perf_counter()
-    action = bake.bake_performance(obj, arm, perf, clip, scene, args.start_frame, args.smoothing, args.strength)
+    action = bake.bake_performance(obj, arm, perf, clip, scene, args.start_frame, args.smoothing, args.strength,
+                                   args.head_translation)
     t_bake = time.perf_counter() - t1
     result = {**_summary(perf), "scene_fps": bake.scene_fps(scene), "action": action.name,
               "analysis_s": round(t_analyse, 2), "bake_s": round(t_bake, 3)}

@@ -102,6 +102,8 @@ def _memory(args, asset, tmp: Path) -> dict:
     def sample(done, total, stage):
         if done % 100 == 0 or done == total:
             samples.setdefault(stage, []).append((done, _rss_mb()))
+            print(f"{stage} {done}/{total}: {samples[stage][-1][1]:.0f} MB resident, "
+                  f"{time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
 
     perf = run(long_clip, CaptureOptions(use_cache=False), progress=sample, asset=asset)
     growth = {stage: round(1000 * np.polyfit(*np.array(s).T, 1)[0], 2) for stage, s in samples.items() if len(s) > 2}

@@ -128,6 +128,10 @@ class FaceCapCaptureSettings(bpy.types.PropertyGroup):
         ("one_euro", "One-Euro", "Adaptive low-pass: smooth when still, responsive when fast"),
         ("savgol", "Savitzky-Golay", "Polynomial window"), ("none", "None", "The raw per-frame result")])
     strength: bpy.props.FloatProperty(name="Strength", default=0.5, min=0.0, max=1.0, subtype="FACTOR")
+    head_translation: bpy.props.BoolProperty(
+        name="Head Translation", default=False,
+        description="Also bake the head's translation on the neck bone (off: rotation only, the head stays on "
+                    "its body; the translation is as good as the camera's field of view)")
     start_frame: bpy.props.IntProperty(name="Start Frame", default=1, update=_show_clip_update,
                                        description="Scene frame the first analysed frame is baked at")
     cache_path: bpy.props.StringProperty(name="Analysis", default="", description="The cached raw analysis")
@@ -306,7 +310,8 @@ class FACECAP_OT_bake_capture(bpy.types.Operator):
         try:
             obj, arm = capture_scene.rig_for_target(s.target, context.active_object, asset)
             action, frames = capture_scene.bake_cached(obj, arm, Path(s.cache_path), clip_name(s.clip),
-                                                       context.scene, s.start_frame, s.smoothing, s.strength)
+                                                       context.scene, s.start_frame, s.smoothing, s.strength,
+                                                       s.head_translation)
         except RuntimeError as exc:  # CaptureError
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
@@ -355,6 +360,7 @@ class FACECAP_PT_capture(bpy.types.Panel):
         row = box.row()
         row.enabled = s.smoothing != "none"
         row.prop(s, "strength", slider=True)
+        box.prop(s, "head_translation")
         box.prop(s, "start_frame")
         box.operator(FACECAP_OT_bake_capture.bl_idname, icon="KEYINGSET")
         obj, arm = _rig_of(context.active_object)
