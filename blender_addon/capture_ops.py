@@ -121,6 +121,9 @@ class FaceCapCaptureSettings(bpy.types.PropertyGroup):
     backend: bpy.props.EnumProperty(name="Backend", default="landmarks", items=[
         ("landmarks", "Landmarks", "Fit the rig to MediaPipe's 478 landmarks (no trained model)"),
         ("neural", "Neural", "The capture model through ONNX Runtime (not shipped yet)")])
+    fov: bpy.props.FloatProperty(name="Camera FOV", default=60.0, min=5.0, max=150.0, precision=1,
+                                 description="The video camera's field of view across the frame's wider side, in "
+                                             "degrees (60 when unknown; a phone's main camera is about 70)")
     target: bpy.props.PointerProperty(name="Target", type=bpy.types.Object, poll=_is_mesh,
                                       description="A FaceCap rig, or any mesh of FLAME topology (its neutral gives "
                                                   "the identity of a rig made for it); empty: the selected rig")
@@ -147,7 +150,7 @@ def analysis_request(context, s) -> analysis.AnalysisRequest:
     prefs = _preferences(context)
     video, fps = capture_scene.analysis_source(s.clip)
     return analysis.AnalysisRequest(
-        video=video, fps=fps, first=s.first, last=s.last, backend=s.backend,
+        video=video, fps=fps, first=s.first, last=s.last, backend=s.backend, fov_deg=s.fov,
         asset=asset_file(prefs.asset_path if prefs else ""),
         model_dir=Path(bpy.path.abspath(prefs.model_dir)) if prefs and prefs.model_dir else None,
         provider=prefs.provider if prefs else "auto", threads=prefs.threads if prefs else 0)
@@ -302,7 +305,8 @@ class FACECAP_OT_bake_capture(bpy.types.Operator):
     def execute(self, context):
         s = context.scene.facecap_capture
         if not _cache_matches(context, s):
-            self.report({"ERROR"}, "the video, frame range or backend changed since the analysis; press Analyse")
+            self.report({"ERROR"}, "the video, frame range, backend or camera FOV changed since the analysis; "
+                                   "press Analyse")
             return {"CANCELLED"}
         asset = _asset(self, context)
         if asset is None:
@@ -342,6 +346,9 @@ class FACECAP_PT_capture(bpy.types.Panel):
         row.prop(s, "first")
         row.prop(s, "last")
         col.prop(s, "backend")
+        row = col.row()
+        row.enabled = s.backend == "landmarks"  # the neural backend reads no camera
+        row.prop(s, "fov")
         col.prop(s, "target")
         if s.target is None:
             obj, _ = _rig_of(context.active_object)

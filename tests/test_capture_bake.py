@@ -155,13 +155,14 @@ def _cli(*args, timeout=300):
 def test_cli_writes_blend_csv_preview_with_json_progress(tmp_path, head_asset):
     out = tmp_path / "o"
     r = _cli(SELFIE, "--end", 12, "--no-cache", "--out", out / "take.blend", "--csv", out / "take.csv", "--preview",
-             out / "take.mp4", "--progress-json")
+             out / "take.mp4", "--progress-json", "--head-translation", "--focal-mm", 26)
     assert r.returncode == 0, r.stderr[-2000:]
     events = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
     assert {e["event"] for e in events} >= {"progress", "done"}
     assert all(set(e) == {"event", "done", "total", "stage"} for e in events if e["event"] == "progress")
     result = events[-1]["result"]
     assert result["frames"] == 12 and result["found"] == 12
+    assert result["focal_px"] == pytest.approx(320 * 26 / 18)  # 26 mm: 36 mm across the 640 px side
     assert (out / "take.blend").stat().st_size > 0 and (out / "take.mp4").stat().st_size > 0
     assert len((out / "take.csv").read_text().splitlines()) > 10
     assert sorted(p.name for p in out.iterdir()) == ["take.blend", "take.csv", "take.mp4"]
@@ -173,7 +174,11 @@ def test_cli_writes_blend_csv_preview_with_json_progress(tmp_path, head_asset):
     import bpy
 
     bpy.ops.wm.open_mainfile(filepath=str(out / "take.blend"))
-    assert "FaceCap_mediapipe_selfie_segmentation_web" in bpy.data.actions
+    action = bpy.data.actions["FaceCap_mediapipe_selfie_segmentation_web"]
+    assert action["facecap_head_translation"]
+    from blender_addon import bake
+
+    assert np.abs(bake.read_baked_translation(bpy.data.objects["FaceCapHead"].parent, action)).max() > 1e-4
     bpy.ops.wm.read_factory_settings(use_empty=True)
 
 

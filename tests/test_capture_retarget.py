@@ -111,6 +111,34 @@ def test_landmark_backend_on_the_real_clip(selfie_perf):
     assert progress[-1][0] == progress[-1][1]
 
 
+def test_camera_fov_sets_the_fit_and_is_part_of_the_cache_key(selfie_perf, head_asset, tmp_path):
+    import shutil
+
+    from blender_addon.capture import _options, parse_args
+    from models.retarget.camera import fov_from_focal_mm
+    from models.retarget.landmark_fit import FitOptions
+
+    assert _options(parse_args(["v.mp4"])).fit.fov_deg == 60.0
+    assert _options(parse_args(["v.mp4", "--fov", "47"])).fit.fov_deg == 47.0
+    assert fov_from_focal_mm(18.0) == pytest.approx(90.0)
+    for bad in (["--fov", "200"], ["--focal-mm", "0"]):
+        with pytest.raises(ValueError, match="--f"):
+            _options(parse_args(["v.mp4", *bad]))
+    perf, opts, _, cache = selfie_perf
+    for path in cache.iterdir():  # the 60° analysis and its tracking, in a cache of this test's own
+        shutil.copy(path, tmp_path)
+    logs = []
+    narrow = run(SELFIE, dataclasses.replace(opts, fit=FitOptions(fov_deg=40.0), cache_dir=tmp_path),
+                 log=logs.append, asset=head_asset)
+    assert any("tracking read from the cache" in line for line in logs)  # the tracking does not depend on it
+    assert len(list(tmp_path.glob("performance-*.npz"))) == 2  # its own entry beside the 60° one
+    assert narrow.settings["focal_px"] == pytest.approx(320 / np.tan(np.radians(20)))
+    assert perf.settings["focal_px"] == pytest.approx(320 / np.tan(np.radians(30)))
+    # a longer lens sees the same face from farther: the head's motion in depth grows with the focal length
+    depth = [np.ptp(p.head_translation[:, 2]) for p in (perf, narrow)]
+    assert depth[1] > depth[0]
+
+
 def test_cache_hit_and_key(selfie_perf, head_asset):
     perf, opts, _, cache = selfie_perf
     files = list(cache.glob("performance-*.npz"))
