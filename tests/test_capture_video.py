@@ -165,3 +165,19 @@ def test_main_face_choice_largest_central_or_the_given_box():
     assert choose_main(faces, (640, 480)) == 0  # the largest wins over the more central one
     assert choose_main([face(10, 10, 55)] + faces[1:], (640, 480)) == 1  # a near-equal size: the central one
     assert choose_main(faces, (640, 480), face_box=(495, 290, 530, 330)) == 2
+
+
+def test_real_domain_pseudo_labels_are_the_tracker_mesh_landmarks_and_cached(tmp_path):
+    from models.capture.train import real
+    from models.video.track import FaceMesh
+
+    logs = []
+    out = real.analyse_file(SELFIE, tmp_path, max_frames=3, log=logs.append)
+    assert out["frame"].tolist() == [0, 75, 150] and out["images"].shape == (3, 256, 256, 3)
+    frames = real_frames(SELFIE, 0, 151)
+    with FaceMesh(video=True) as mesh:  # the capture path's mesh, on the same sampled frames in order
+        expected = [real.loose_crop(frames[i], mesh(frames[i]))[1] for i in (0, 75, 150)]
+    assert np.array_equal(out["landmarks"], np.array(expected, np.float32))
+    assert len(logs) == 1
+    again = real.analyse_file(SELFIE, tmp_path, max_frames=3, log=logs.append)
+    assert len(logs) == 1 and all(np.array_equal(again[k], out[k]) for k in out)  # read from the real cache
