@@ -32,7 +32,7 @@ class AnalysisRequest:
     fov_deg: float = 60.0  # the camera's field of view across the wider side (the landmark backend's fit)
 
     def signature(self) -> str:
-        """What the analysis depends on that the user picks: a changed clip, range or backend needs a new one."""
+        """What the analysis depends on that the user picks: a changed clip, range, backend or FOV needs a new one."""
         return f"{Path(self.video).resolve()}|{self.first}|{self.last}|{self.backend}|{self.fov_deg:g}"
 
 
