@@ -2,9 +2,10 @@
 
 The landmarks are the capture path's own (models.video.track.FaceMesh: 478 points with iris, pixels). Frames
 are sampled evenly through each file, so the first face of each sampled frame is taken, not one face followed
-through a continuous clip as the capture tracker does. MediaPipe runs once per file; what training needs is cached under `.cache/capture/real/` keyed by the file's
-content and these settings: loose crops (LOOSE x the capture square, LOOSE_RESOLUTION pixels) with the 478
-landmarks in their pixels, so the training crop (with jitter) is cut from them by the same `crop.make_crop`.
+through a continuous clip as the capture tracker does. MediaPipe runs once per file; what training needs is
+cached under `.cache/capture/real/` keyed by the file's content and these settings: loose crops (LOOSE x the
+capture square, LOOSE_RESOLUTION pixels) with the 478 landmarks in their pixels, so the training crop (with
+jitter) is cut from them by the same `crop.make_crop`.
 """
 from __future__ import annotations
 
