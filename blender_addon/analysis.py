@@ -29,10 +29,11 @@ class AnalysisRequest:
     provider: str = "auto"
     threads: int = 0
     fps: float | None = None  # an image sequence's frame rate
+    fov_deg: float = 60.0  # the camera's field of view across the wider side (the landmark backend's fit)
 
     def signature(self) -> str:
-        """What the analysis depends on that the user picks: a changed clip, range or backend needs a new one."""
-        return f"{Path(self.video).resolve()}|{self.first}|{self.last}|{self.backend}"
+        """What the analysis depends on that the user picks: a changed clip, range, backend or FOV needs a new one."""
+        return f"{Path(self.video).resolve()}|{self.first}|{self.last}|{self.backend}|{self.fov_deg:g}"
 
 
 def check_request(req: AnalysisRequest) -> None:
@@ -46,7 +47,8 @@ def check_request(req: AnalysisRequest) -> None:
 
 def arguments(req: AnalysisRequest) -> list[str]:
     args = [str(req.video), "--analyse-only", "--progress-json", "--start", str(req.first - 1),
-            "--backend", req.backend, "--provider", req.provider, "--threads", str(req.threads)]
+            "--backend", req.backend, "--provider", req.provider, "--threads", str(req.threads),
+            "--fov", f"{req.fov_deg:g}"]
     if req.last:
         args += ["--end", str(req.last)]
     if req.fps:

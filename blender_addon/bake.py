@@ -1,7 +1,8 @@
 """Bake a Performance (or a Live Link Face clip) into one named Action per clip, and read it back.
 
 Blender 5.0 slotted actions: one Action `FaceCap_<clip>` with a slot for the rig's shape-key datablock
-(one F-curve per ARKit key) and one for its armature (neck and eye rotations). Keyframes are written in
+(one F-curve per ARKit key) and one for its armature (neck and eye rotations, and optionally the neck's
+location: the head's translation). Keyframes are written in
 bulk with foreach_set. The clip's time is resampled to the scene's frame rate (not frame for frame) and
 placed at a start frame. Baking the same clip again replaces that action's curves and nothing else.
 Plain functions; operators call them.
@@ -52,6 +53,13 @@ def _local(arm, bone: str, world: np.ndarray) -> np.ndarray:
     return np.einsum("ji,tjk,kl->til", rest, world, rest)
 
 
+def _local_offset(arm, bone: str, offset: np.ndarray) -> np.ndarray:
+    """Head-frame offsets (T, 3) of a bone's head -> its pose location (B^T t: the bone's rest axes; its parent,
+    the root, is not posed)."""
+    rest = np.array(arm.data.bones[bone].matrix_local.to_3x3())
+    return offset @ rest
+
+
 def _slot(action, id_type: str, name: str):
     for slot in action.slots:
         if slot.target_id_type == id_type:
@@ -70,9 +78,12 @@ def _curve(channelbag, data_path: str, index: int, frames: np.ndarray, values: n
 
 
 def bake_curves(obj, arm, clip: str, times: np.ndarray, weights: np.ndarray, head_rotation: np.ndarray,
-                eye_rotation: np.ndarray, scene=None, start_frame: int = 1, meta: dict | None = None):
+                eye_rotation: np.ndarray, scene=None, start_frame: int = 1, meta: dict | None = None,
+                head_translation: np.ndarray | None = None):
     """Write the action of `clip` for the rig (obj, arm): weights (T, 52) ARKit order at `times` seconds,
-    head (T, 3, 3) and eye (T, 2, 3, 3) rotations in the head frame. Returns the Action."""
+    head (T, 3, 3) and eye (T, 2, 3, 3) rotations in the head frame, and when given the head's translation
+    (T, 3) metres in the head frame as the neck's location (else the neck stays at its rest position).
+    Returns the Action."""
     scene = scene or bpy.context.scene
     rate = scene_fps(scene)
     key = obj.data.shape_keys
@@ -85,6 +96,8 @@ def bake_curves(obj, arm, clip: str, times: np.ndarray, weights: np.ndarray, hea
              "eye_right": _quats(_local(arm, "eye_right", eye_rotation[:, 1]))}
     quats = {b: resample(times, q, rate)[1] for b, q in quats.items()}
     quats = {b: q / np.linalg.norm(q, axis=1, keepdims=True) for b, q in quats.items()}
+    location = (None if head_translation is None else
+                resample(times, _local_offset(arm, "neck", np.asarray(head_translation, np.float64)), rate)[1])
 
     name = action_name(clip)
     action = bpy.data.actions.get(name) or bpy.data.actions.new(name)
@@ -102,6 +115,11 @@ def bake_curves(obj, arm, clip: str, times: np.ndarray, weights: np.ndarray, hea
         arm.pose.bones[bone].rotation_mode = "QUATERNION"
         for i in range(4):
             _curve(bones, f'pose.bones["{bone}"].rotation_quaternion', i, frames, q[:, i], bone)
+    if location is not None:
+        for i in range(3):
+            _curve(bones, 'pose.bones["neck"].location', i, frames, location[:, i], "neck")
+    else:  # a removed location curve leaves its last value on the bone
+        arm.pose.bones["neck"].location = (0.0, 0.0, 0.0)
     for idb, slot in ((key, key_slot), (arm, arm_slot)):
         ad = idb.animation_data or idb.animation_data_create()
         ad.action = action
@@ -116,12 +134,14 @@ def bake_curves(obj, arm, clip: str, times: np.ndarray, weights: np.ndarray, hea
 
 
 def bake_performance(obj, arm, perf, clip: str, scene=None, start_frame: int = 1, smoothing: str = "one_euro",
-                     strength: float = 0.5):
-    """Smooth the raw Performance (non-destructively) and bake it."""
+                     strength: float = 0.5, translation: bool = False):
+    """Smooth the raw Performance (non-destructively) and bake it; `translation` also bakes the head's
+    translation (off by default: the head then stays on the neck of whatever body the rig is attached to)."""
     smooth = models_module("retarget.smoothing").smooth_performance(perf, smoothing, strength)
     return bake_curves(obj, arm, clip, perf.time_s, smooth.weights, smooth.head_rotation, smooth.eye_rotation,
                        scene, start_frame, {"source": perf.source, "source_fps": perf.fps, "smoothing": smoothing,
-                                            "strength": float(strength)})
+                                            "strength": float(strength), "head_translation": bool(translation)},
+                       smooth.head_translation if translation else None)
 
 
 def clear_clip(obj, arm, clip: str) -> bool:
@@ -136,13 +156,28 @@ def clear_clip(obj, arm, clip: str) -> bool:
     return True
 
 
+def _action_frames(action) -> np.ndarray:
+    first, last = (int(round(v)) for v in action.frame_range)
+    return np.arange(first, last + 1, dtype=np.float64)
+
+
+def read_baked_translation(arm, action) -> np.ndarray:
+    """The baked head translation (T, 3) metres in the head frame at each frame of `read_baked` (zeros when the
+    clip was baked without it)."""
+    frames = _action_frames(action)
+    local = np.zeros((len(frames), 3))
+    for slot in action.slots:
+        for fc in action_ensure_channelbag_for_slot(action, slot).fcurves:
+            if fc.data_path == 'pose.bones["neck"].location':
+                local[:, fc.array_index] = [fc.evaluate(f) for f in frames]
+    return local @ np.array(arm.data.bones["neck"].matrix_local.to_3x3()).T
+
+
 def read_baked(obj, arm, action, scene=None):
     """The baked curves sampled at every scene frame of the action: (frames, weights (T, 52), head (T, 3, 3),
     eyes (T, 2, 3, 3)), rotations back in the head frame."""
-    scene = scene or bpy.context.scene
     key = obj.data.shape_keys
-    first, last = (int(round(v)) for v in action.frame_range)
-    frames = np.arange(first, last + 1, dtype=np.float64)
+    frames = _action_frames(action)
     weights = np.zeros((len(frames), len(head.ARKIT_NAMES)))
     rot = {b: np.tile([1.0, 0, 0, 0], (len(frames), 1)) for b in BONES}
     for slot in action.slots:

@@ -3,6 +3,7 @@
     python -m blender_addon.capture VIDEO [--rig BLEND] [--out BLEND] [--csv FILE] [--preview MP4]
                                           [--backend landmarks|neural] [--start N] [--end N] [--fps F]
                                           [--start-frame F] [--smoothing one_euro|savgol|none] [--strength S]
+                                          [--head-translation] [--fov DEG | --focal-mm MM]
                                           [--no-cache] [--progress-json]
     python -m blender_addon.capture VIDEO --analyse-only [--start N] [--end N] [--backend ...] [--asset FILE]
                                           [--model-dir DIR] [--provider auto|cuda|cpu] [--threads N]
@@ -78,10 +79,17 @@ def parse_args(argv=None):
     p.add_argument("--fps", type=float, default=None, help="frame rate of an image sequence (default 24)")
     p.add_argument("--face-box", default=None, metavar="X0,Y0,X1,Y1",
                    help="follow the face overlapping this pixel box (default: the largest, most central one)")
+    camera = p.add_mutually_exclusive_group()
+    camera.add_argument("--fov", type=float, default=None, metavar="DEG",
+                        help="the camera's field of view across the frame's wider side (default 60; landmark backend)")
+    camera.add_argument("--focal-mm", type=float, default=None, metavar="MM",
+                        help="the camera's 35 mm-equivalent focal length (36 mm across the wider side), instead of --fov")
     p.add_argument("--start-frame", type=int, default=1, help="scene frame the clip starts at")
     p.add_argument("--scene-fps", type=int, default=None, help="the scene's frame rate (default: keep the rig's)")
     p.add_argument("--smoothing", default="one_euro", choices=("one_euro", "savgol", "none"))
     p.add_argument("--strength", type=float, default=0.5)
+    p.add_argument("--head-translation", action="store_true",
+                   help="also bake the head's translation as the neck bone's location (default: rotation only)")
     p.add_argument("--clip", default=None, help="action name suffix (default: the video's file name)")
     p.add_argument("--no-cache", action="store_true", help="analyse again even if a cached result exists")
     p.add_argument("--analyse-only", action="store_true",
@@ -121,7 +129,23 @@ def _load_asset(path: Path | None):
         raise CaptureError(str(exc)) from exc
 
 
+def _fov(args) -> float:
+    from models.retarget.camera import DEFAULT_FOV_DEG, fov_from_focal_mm
+
+    if args.focal_mm is not None:
+        if not args.focal_mm > 0:
+            raise ValueError(f"--focal-mm {args.focal_mm:g}: give the lens's 35 mm-equivalent focal length in mm, "
+                             "e.g. 26 for a phone's main camera")
+        return fov_from_focal_mm(args.focal_mm)
+    fov = DEFAULT_FOV_DEG if args.fov is None else args.fov
+    if not 5.0 <= fov <= 150.0:
+        raise ValueError(f"--fov {fov:g}: give the field of view across the frame's wider side in degrees, "
+                         "between 5 and 150")
+    return fov
+
+
 def _options(args):
+    from models.retarget.landmark_fit import FitOptions
     from models.retarget.neural import NeuralOptions
     from models.retarget.pipeline import CaptureOptions
     from models.video.track import TrackOptions
@@ -135,17 +159,19 @@ def _options(args):
             raise ValueError(f"--face-box {args.face_box!r}: give four pixel numbers x0,y0,x1,y1 with x0<x1, y0<y1")
     if args.threads < 0:
         raise ValueError(f"--threads {args.threads}: give 0 (the runtime's default) or a positive count")
+    fit = FitOptions(fov_deg=_fov(args))
     providers = {"auto": None, "cuda": ("CUDAExecutionProvider", "CPUExecutionProvider"),
                  "cpu": ("CPUExecutionProvider",)}[args.provider]
     neural = NeuralOptions(weights_dir=str(args.model_dir) if args.model_dir else None, providers=providers,
                            threads=args.threads)
     return CaptureOptions(start=args.start, stop=args.end, fps=args.fps, backend=args.backend,
-                          track=TrackOptions(face_box=box), use_cache=not args.no_cache, neural=neural)
+                          track=TrackOptions(face_box=box), fit=fit, use_cache=not args.no_cache, neural=neural)
 
 
 def _summary(perf) -> dict:
     found = perf.found
     return {"frames": len(perf), "found": int(found.sum()), "source_fps": perf.fps,
+            "focal_px": perf.settings.get("focal_px"),
             "residual_mm_mean": float(round(float(perf.residual_mm[found].mean()), 3)) if found.any() else None}
 
 
@@ -189,7 +215,8 @@ def run(args, report: Reporter, cancel) -> dict:
         scene.render.fps, scene.render.fps_base = args.scene_fps, 1.0
     clip = args.clip or Path(args.video).stem
     t1 = time.perf_counter()
-    action = bake.bake_performance(obj, arm, perf, clip, scene, args.start_frame, args.smoothing, args.strength)
+    action = bake.bake_performance(obj, arm, perf, clip, scene, args.start_frame, args.smoothing, args.strength,
+                                   args.head_translation)
     t_bake = time.perf_counter() - t1
     result = {**_summary(perf), "scene_fps": bake.scene_fps(scene), "action": action.name,
               "analysis_s": round(t_analyse, 2), "bake_s": round(t_bake, 3)}

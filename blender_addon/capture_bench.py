@@ -1,12 +1,15 @@
 """Capture benchmark (landmark backend): end to end, bake speed, analysis memory on a long clip.
 
-    python -m blender_addon.capture_bench [--seconds 10] [--fps 30] [--long-seconds 60] [--long-only] [--json]
+    python -m blender_addon.capture_bench [--seconds 10] [--fps 30] [--long-seconds 60] [--long-size 1920x1080]
+                                          [--long-only] [--json]
 
 1. `end_to_end_s`: a `seconds` x `fps` clip made from the shared selfie clip (640x360) -> analysis (no cache)
    -> a new rig -> baked keys.
 2. `bake_s`: 52 curves (51 shape keys + the bones) x 1800 frames written into one action.
 3. `long_rss_max_mb`: the process's resident memory (sampled every 100 frames) while analysing a synthesised
-   1080p clip of `long_seconds` (frames streamed; per frame only the landmarks and the fit's result are kept).
+   clip of `long_seconds` at `long_size` (1080p, or 3840x2160 for 4K; frames streamed, per frame only the
+   landmarks and the fit's result are kept), and `long_rss_growth_mb_per_1000_frames`: the slope of a line
+   fitted to the samples of each stage (what a longer clip adds).
 """
 from __future__ import annotations
 
@@ -64,12 +67,12 @@ def main(argv=None) -> int:
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--fps", type=float, default=30.0)
     p.add_argument("--long-seconds", type=float, default=60.0, help="0 skips the memory run")
+    p.add_argument("--long-size", default="1920x1080", help="the memory run's frame size, WIDTHxHEIGHT")
     p.add_argument("--long-only", action="store_true", help="only the memory run")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
 
     from models.head.build.build import load_head_asset
-    from models.retarget.pipeline import CaptureOptions, run
 
     asset = load_head_asset(log=lambda *a: None)
     out = {}
@@ -78,27 +81,39 @@ def main(argv=None) -> int:
         if not args.long_only:
             out.update(_speed(args, asset, tmp))
         if args.long_seconds > 0:
-            long_clip = _clip(tmp / "long.mp4", args.long_seconds, 30.0, (1920, 1080))
-            start = _rss_mb()
-            samples = []
-            t2 = time.perf_counter()
-
-            def sample(done, total, stage):
-                if done % 100 == 0 or done == total:
-                    samples.append(_rss_mb())
-
-            perf = run(long_clip, CaptureOptions(use_cache=False), progress=sample, asset=asset)
-            out["long_clip"] = f"{args.long_seconds:g} s, 1920x1080, 30 fps, {len(perf)} frames"
-            out["long_analysis_s"] = round(time.perf_counter() - t2, 1)
-            out["long_rss_start_mb"] = round(start, 1)
-            out["long_rss_max_mb"] = round(max(samples), 1)
-            out["process_peak_rss_mb"] = round(_peak_rss_mb(), 1)
+            out.update(_memory(args, asset, tmp))
     if args.json:
         print(json.dumps(out))
     else:
         for k, v in out.items():
             print(f"{k}: {v}")
     return 0
+
+
+def _memory(args, asset, tmp: Path) -> dict:
+    from models.retarget.pipeline import CaptureOptions, run
+
+    size = tuple(int(v) for v in args.long_size.lower().split("x"))
+    long_clip = _clip(tmp / "long.mp4", args.long_seconds, 30.0, size)
+    start = _rss_mb()
+    samples = {}  # stage -> [(frames done, resident MB)]
+    t0 = time.perf_counter()
+
+    def sample(done, total, stage):
+        if done % 100 == 0 or done == total:
+            samples.setdefault(stage, []).append((done, _rss_mb()))
+            print(f"{stage} {done}/{total}: {samples[stage][-1][1]:.0f} MB resident, "
+                  f"{time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+
+    perf = run(long_clip, CaptureOptions(use_cache=False), progress=sample, asset=asset)
+    growth = {stage: round(1000 * np.polyfit(*np.array(s).T, 1)[0], 2) for stage, s in samples.items() if len(s) > 2}
+    return {"long_clip": f"{args.long_seconds:g} s, {size[0]}x{size[1]}, 30 fps, {len(perf)} frames",
+            "long_clip_mb": round(long_clip.stat().st_size / 2**20, 1),
+            "long_analysis_s": round(time.perf_counter() - t0, 1),
+            "long_rss_start_mb": round(start, 1),
+            "long_rss_max_mb": round(max(m for s in samples.values() for _, m in s), 1),
+            "long_rss_growth_mb_per_1000_frames": growth,
+            "process_peak_rss_mb": round(_peak_rss_mb(), 1)}
 
 
 def _speed(args, asset, tmp: Path) -> dict:

@@ -121,6 +121,9 @@ class FaceCapCaptureSettings(bpy.types.PropertyGroup):
     backend: bpy.props.EnumProperty(name="Backend", default="landmarks", items=[
         ("landmarks", "Landmarks", "Fit the rig to MediaPipe's 478 landmarks (no trained model)"),
         ("neural", "Neural", "The capture model through ONNX Runtime (not shipped yet)")])
+    fov: bpy.props.FloatProperty(name="Camera FOV", default=60.0, min=5.0, max=150.0, precision=1,
+                                 description="The video camera's field of view across the frame's wider side, in "
+                                             "degrees (60 when unknown; a phone's main camera is about 70)")
     target: bpy.props.PointerProperty(name="Target", type=bpy.types.Object, poll=_is_mesh,
                                       description="A FaceCap rig, or any mesh of FLAME topology (its neutral gives "
                                                   "the identity of a rig made for it); empty: the selected rig")
@@ -128,6 +131,10 @@ class FaceCapCaptureSettings(bpy.types.PropertyGroup):
         ("one_euro", "One-Euro", "Adaptive low-pass: smooth when still, responsive when fast"),
         ("savgol", "Savitzky-Golay", "Polynomial window"), ("none", "None", "The raw per-frame result")])
     strength: bpy.props.FloatProperty(name="Strength", default=0.5, min=0.0, max=1.0, subtype="FACTOR")
+    head_translation: bpy.props.BoolProperty(
+        name="Head Translation", default=False,
+        description="Also bake the head's translation on the neck bone (off: rotation only, the head stays on "
+                    "its body; the translation is as good as the camera's field of view)")
     start_frame: bpy.props.IntProperty(name="Start Frame", default=1, update=_show_clip_update,
                                        description="Scene frame the first analysed frame is baked at")
     cache_path: bpy.props.StringProperty(name="Analysis", default="", description="The cached raw analysis")
@@ -143,7 +150,7 @@ def analysis_request(context, s) -> analysis.AnalysisRequest:
     prefs = _preferences(context)
     video, fps = capture_scene.analysis_source(s.clip)
     return analysis.AnalysisRequest(
-        video=video, fps=fps, first=s.first, last=s.last, backend=s.backend,
+        video=video, fps=fps, first=s.first, last=s.last, backend=s.backend, fov_deg=s.fov,
         asset=asset_file(prefs.asset_path if prefs else ""),
         model_dir=Path(bpy.path.abspath(prefs.model_dir)) if prefs and prefs.model_dir else None,
         provider=prefs.provider if prefs else "auto", threads=prefs.threads if prefs else 0)
@@ -298,7 +305,8 @@ class FACECAP_OT_bake_capture(bpy.types.Operator):
     def execute(self, context):
         s = context.scene.facecap_capture
         if not _cache_matches(context, s):
-            self.report({"ERROR"}, "the video, frame range or backend changed since the analysis; press Analyse")
+            self.report({"ERROR"}, "the video, frame range, backend or camera FOV changed since the analysis; "
+                                   "press Analyse")
             return {"CANCELLED"}
         asset = _asset(self, context)
         if asset is None:
@@ -306,7 +314,8 @@ class FACECAP_OT_bake_capture(bpy.types.Operator):
         try:
             obj, arm = capture_scene.rig_for_target(s.target, context.active_object, asset)
             action, frames = capture_scene.bake_cached(obj, arm, Path(s.cache_path), clip_name(s.clip),
-                                                       context.scene, s.start_frame, s.smoothing, s.strength)
+                                                       context.scene, s.start_frame, s.smoothing, s.strength,
+                                                       s.head_translation)
         except RuntimeError as exc:  # CaptureError
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
@@ -337,6 +346,9 @@ class FACECAP_PT_capture(bpy.types.Panel):
         row.prop(s, "first")
         row.prop(s, "last")
         col.prop(s, "backend")
+        row = col.row()
+        row.enabled = s.backend == "landmarks"  # the neural backend reads no camera
+        row.prop(s, "fov")
         col.prop(s, "target")
         if s.target is None:
             obj, _ = _rig_of(context.active_object)
@@ -355,6 +367,7 @@ class FACECAP_PT_capture(bpy.types.Panel):
         row = box.row()
         row.enabled = s.smoothing != "none"
         row.prop(s, "strength", slider=True)
+        box.prop(s, "head_translation")
         box.prop(s, "start_frame")
         box.operator(FACECAP_OT_bake_capture.bl_idname, icon="KEYINGSET")
         obj, arm = _rig_of(context.active_object)

@@ -111,8 +111,8 @@ def load_performance(path: Path):
 
 
 def bake_cached(obj, arm, cache_path: Path, clip_name: str, scene, start_frame: int, smoothing: str,
-                strength: float):
+                strength: float, translation: bool = False):
     """Bake the cached raw Performance with the given smoothing (no analysis); returns (action, frames)."""
     perf = load_performance(cache_path)
-    action = bake.bake_performance(obj, arm, perf, clip_name, scene, start_frame, smoothing, strength)
+    action = bake.bake_performance(obj, arm, perf, clip_name, scene, start_frame, smoothing, strength, translation)
     return action, len(perf)

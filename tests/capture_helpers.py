@@ -23,6 +23,13 @@ def write_video(path: Path, frames, fps: float = 25.0) -> Path:
     return path
 
 
+def ffmpeg() -> str:
+    """The static ffmpeg binary of imageio-ffmpeg (for files OpenCV cannot write: rotation metadata, other codecs)."""
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
 def blank_frames(n: int, size=(160, 120)):
     w, h = size
     ramp = np.linspace(0, 255, w, dtype=np.uint8)

@@ -82,7 +82,8 @@ def test_panel_shows_the_capture_settings_and_polls_guard_the_operators(addon):
     shown = _draw_panel()
     print("\n".join(f"{kind}: {what}" for kind, what in shown))
     props = [what for kind, what in shown if kind == "prop"]
-    assert props == ["clip", "first", "last", "backend", "target", "smoothing", "strength", "start_frame"]
+    assert props == ["clip", "first", "last", "backend", "fov", "target", "smoothing", "strength", "head_translation",
+                     "start_frame"]
     ops = [what for kind, what in shown if kind == "operator"]
     assert ops == ["facecap.load_video", "facecap.analyse", "facecap.bake_capture", "facecap.clear_capture",
                    "facecap.import_livelink", "facecap.export_livelink"]
@@ -117,13 +118,23 @@ def test_analyse_in_the_background_bake_and_rebake_from_the_cache(addon, session
     smooth = _shape_values(bpy.data.actions["FaceCap_mediapipe_selfie_segmentation_web"])
     assert len(smooth) == keys and np.abs(smooth - raw).max() > 1e-3
     assert action["facecap_strength"] == 1.0
+    from blender_addon import bake
+
+    arm = bpy.data.objects["FaceCapHead"].parent
+    assert not bake.read_baked_translation(arm, action).any()  # by default the head only turns
+    s.head_translation = True
+    assert bpy.ops.facecap.bake_capture() == {"FINISHED"}
+    assert action["facecap_head_translation"] and np.abs(bake.read_baked_translation(arm, action)).max() > 1e-4
     assert _cache_files(session_cache) == before  # the bakes read the cache and wrote nothing
 
     assert bpy.ops.facecap.analyse() == {"FINISHED"}  # the same clip and range again: read from the cache
     assert "read from the cache" in s.status and _cache_files(session_cache) == before
     assert bpy.ops.facecap.clear_capture() == {"FINISHED"}
     assert "FaceCap_mediapipe_selfie_segmentation_web" not in bpy.data.actions
-    s.last = 31  # another range: the old analysis no longer matches
+    s.fov = 45.0  # another camera: the fit differs, so the old analysis no longer matches
+    with pytest.raises(RuntimeError, match="camera FOV changed since the analysis; press Analyse"):
+        bpy.ops.facecap.bake_capture()
+    s.fov, s.last = 60.0, 31  # another range: the same
     with pytest.raises(RuntimeError, match="press Analyse"):
         bpy.ops.facecap.bake_capture()
 
@@ -264,9 +275,12 @@ def test_an_image_sequence_clip_is_analysed_as_its_folder(tmp_path):
 
 def test_request_arguments_reach_the_cli_and_progress_reads_as_a_whole():
     req = analysis.AnalysisRequest(video=SELFIE, first=5, last=24, backend="neural", asset=Path("/a/head.npz"),
-                                   model_dir=Path("/m"), provider="cuda", threads=3, fps=30.0)
+                                   model_dir=Path("/m"), provider="cuda", threads=3, fps=30.0, fov_deg=72.5)
     args = parse_args(analysis.arguments(req))
-    assert args.fps == 30.0
+    assert args.fps == 30.0 and args.fov == 72.5
+    from blender_addon.capture import _options
+
+    assert _options(args).fit.fov_deg == 72.5
     assert args.analyse_only and args.progress_json and (args.start, args.end) == (4, 24)
     assert (args.backend, args.asset, args.model_dir, args.provider, args.threads) == (
         "neural", Path("/a/head.npz"), Path("/m"), "cuda", 3)

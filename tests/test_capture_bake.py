@@ -61,6 +61,33 @@ def test_bake_resamples_to_scene_fps_and_matches_the_performance(head_rig):
     assert obj.data.shape_keys.key_blocks["jawOpen"].value == pytest.approx(perf.weights[0, INDEX["jawOpen"]], 1e-4)
 
 
+def test_head_translation_is_baked_on_the_neck_only_when_asked(head_rig):
+    import bpy
+
+    from blender_addon import bake
+
+    obj, arm = head_rig
+    scene = bpy.context.scene
+    scene.render.fps, scene.render.fps_base = 25, 1.0
+    perf = _perf()
+    t = perf.time_s
+    perf.head_translation = np.column_stack([0.02 * np.sin(t * 2), 0.01 * np.cos(t * 3) - 0.01, -0.03 * t])
+    rest = np.array(arm.data.bones["neck"].head_local)
+    action = bake.bake_performance(obj, arm, perf, "moving", scene, start_frame=1, smoothing="none",
+                                   translation=True)
+    assert action["facecap_head_translation"] is True
+    assert np.abs(bake.read_baked_translation(arm, action) - perf.head_translation).max() < 1e-6
+    for k in (0, 17, 49):  # the neck's head, in the armature's (the head's) frame, moved by the translation
+        scene.frame_set(1 + k)
+        moved = np.array(arm.pose.bones["neck"].head) - rest
+        assert np.abs(moved - perf.head_translation[k]).max() < 1e-5
+    still = bake.bake_performance(obj, arm, perf, "moving", scene, smoothing="none")  # the default: rotation only
+    assert still == action and not still["facecap_head_translation"]
+    assert not bake.read_baked_translation(arm, still).any()
+    scene.frame_set(18)
+    assert np.abs(np.array(arm.pose.bones["neck"].head) - rest).max() < 1e-6
+
+
 def test_rebake_replaces_only_that_clip(head_rig):
     import bpy
 
@@ -128,13 +155,14 @@ def _cli(*args, timeout=300):
 def test_cli_writes_blend_csv_preview_with_json_progress(tmp_path, head_asset):
     out = tmp_path / "o"
     r = _cli(SELFIE, "--end", 12, "--no-cache", "--out", out / "take.blend", "--csv", out / "take.csv", "--preview",
-             out / "take.mp4", "--progress-json")
+             out / "take.mp4", "--progress-json", "--head-translation", "--focal-mm", 26)
     assert r.returncode == 0, r.stderr[-2000:]
     events = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
     assert {e["event"] for e in events} >= {"progress", "done"}
     assert all(set(e) == {"event", "done", "total", "stage"} for e in events if e["event"] == "progress")
     result = events[-1]["result"]
     assert result["frames"] == 12 and result["found"] == 12
+    assert result["focal_px"] == pytest.approx(320 * 26 / 18)  # 26 mm: 36 mm across the 640 px side
     assert (out / "take.blend").stat().st_size > 0 and (out / "take.mp4").stat().st_size > 0
     assert len((out / "take.csv").read_text().splitlines()) > 10
     assert sorted(p.name for p in out.iterdir()) == ["take.blend", "take.csv", "take.mp4"]
@@ -146,7 +174,11 @@ def test_cli_writes_blend_csv_preview_with_json_progress(tmp_path, head_asset):
     import bpy
 
     bpy.ops.wm.open_mainfile(filepath=str(out / "take.blend"))
-    assert "FaceCap_mediapipe_selfie_segmentation_web" in bpy.data.actions
+    action = bpy.data.actions["FaceCap_mediapipe_selfie_segmentation_web"]
+    assert action["facecap_head_translation"]
+    from blender_addon import bake
+
+    assert np.abs(bake.read_baked_translation(bpy.data.objects["FaceCapHead"].parent, action)).max() > 1e-4
     bpy.ops.wm.read_factory_settings(use_empty=True)
 
 

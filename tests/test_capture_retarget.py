@@ -111,6 +111,34 @@ def test_landmark_backend_on_the_real_clip(selfie_perf):
     assert progress[-1][0] == progress[-1][1]
 
 
+def test_camera_fov_sets_the_fit_and_is_part_of_the_cache_key(selfie_perf, head_asset, tmp_path):
+    import shutil
+
+    from blender_addon.capture import _options, parse_args
+    from models.retarget.camera import fov_from_focal_mm
+    from models.retarget.landmark_fit import FitOptions
+
+    assert _options(parse_args(["v.mp4"])).fit.fov_deg == 60.0
+    assert _options(parse_args(["v.mp4", "--fov", "47"])).fit.fov_deg == 47.0
+    assert fov_from_focal_mm(18.0) == pytest.approx(90.0)
+    for bad in (["--fov", "200"], ["--focal-mm", "0"]):
+        with pytest.raises(ValueError, match="--f"):
+            _options(parse_args(["v.mp4", *bad]))
+    perf, opts, _, cache = selfie_perf
+    for path in cache.iterdir():  # the 60° analysis and its tracking, in a cache of this test's own
+        shutil.copy(path, tmp_path)
+    logs = []
+    narrow = run(SELFIE, dataclasses.replace(opts, fit=FitOptions(fov_deg=40.0), cache_dir=tmp_path),
+                 log=logs.append, asset=head_asset)
+    assert any("tracking read from the cache" in line for line in logs)  # the tracking does not depend on it
+    assert len(list(tmp_path.glob("performance-*.npz"))) == 2  # its own entry beside the 60° one
+    assert narrow.settings["focal_px"] == pytest.approx(320 / np.tan(np.radians(20)))
+    assert perf.settings["focal_px"] == pytest.approx(320 / np.tan(np.radians(30)))
+    # a longer lens sees the same face from farther: the head's motion in depth grows with the focal length
+    depth = [np.ptp(p.head_translation[:, 2]) for p in (perf, narrow)]
+    assert depth[1] > depth[0]
+
+
 def test_cache_hit_and_key(selfie_perf, head_asset):
     perf, opts, _, cache = selfie_perf
     files = list(cache.glob("performance-*.npz"))
@@ -209,3 +237,40 @@ def test_performance_file_round_trip(tmp_path):
     back = Performance.load(tmp_path / "p.npz")
     assert dataclasses.asdict(back).keys() == dataclasses.asdict(perf).keys()
     assert back.found.tolist() == perf.found.tolist() and back.settings == perf.settings
+
+
+def test_a_4k_clip_is_streamed_with_bounded_memory_and_steady_progress(head_asset, tmp_path):
+    """A 4K clip (a huge one in small): frames are decoded one at a time, so the memory Python holds while
+    tracking does not grow with the frames seen, and progress moves on every frame of each stage."""
+    import tracemalloc
+
+    import cv2
+
+    from capture_helpers import real_frames
+
+    n, size = 6, (3840, 2160)
+    frame_mb = size[0] * size[1] * 3 / 2**20  # one decoded frame: ~24 MB
+    clip = write_video(tmp_path / "uhd.mp4", [cv2.resize(f, size, interpolation=cv2.INTER_LINEAR)
+                                              for f in real_frames(SELFIE, 0, n)])
+    held, peaks, progress = [], [], []
+
+    def on_progress(done, total, stage):
+        progress.append((done, total, stage))
+        if stage == "tracking":  # numpy buffers (decoded frames included) are traced; MediaPipe's own are not
+            current, peak = tracemalloc.get_traced_memory()
+            held.append(current / 2**20)
+            peaks.append(peak / 2**20)
+            tracemalloc.reset_peak()
+        elif tracemalloc.is_tracing():  # the fit holds no frames; tracing would only slow it
+            tracemalloc.stop()
+
+    tracemalloc.start()
+    try:
+        perf = run(clip, CaptureOptions(use_cache=False), progress=on_progress, asset=head_asset)
+    finally:
+        tracemalloc.stop()
+    assert len(perf) == n and perf.found.all()
+    for stage in ("tracking", "fitting"):
+        assert [(d, t) for d, t, s in progress if s == stage] == [(k, n) for k in range(1, n + 1)]
+    assert held[-1] - held[1] < 0.25 * frame_mb  # keeping each frame would add ~24 MB per frame
+    assert max(peaks) < 5 * frame_mb  # a window of a few frame buffers, not the clip

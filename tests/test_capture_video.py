@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from capture_helpers import GROUP, SELFIE, SERGEY, blank_frames, real_frames, write_video
+from capture_helpers import GROUP, SELFIE, SERGEY, blank_frames, ffmpeg, real_frames, write_video
 from models.video.errors import Cancelled, CaptureError
 from models.video.frames import open_frames
 from models.video.track import TrackOptions, fill_gaps, track_faces
@@ -19,18 +19,33 @@ def test_video_metadata_range_and_streaming():
 
 
 def test_rotation_metadata_is_applied(tmp_path):
-    import shutil
     import subprocess
 
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        pytest.skip("ffmpeg is not installed to write rotation metadata")
-    src = write_video(tmp_path / "src.mp4", blank_frames(3, (64, 32)))
+    frames = blank_frames(3, (64, 32))
+    frames[0][:8, :8] = (0, 0, 255)  # a blue corner: where it lands shows which way the frames were turned
+    src = write_video(tmp_path / "src.mp4", frames)
     rotated = tmp_path / "rot.mp4"
-    subprocess.run([ffmpeg, "-loglevel", "error", "-display_rotation", "90", "-i", str(src), "-c", "copy",
+    subprocess.run([ffmpeg(), "-loglevel", "error", "-display_rotation", "90", "-i", str(src), "-c", "copy",
                     str(rotated)], check=True)
     f = open_frames(rotated)
-    assert f.size == (32, 64) and next(iter(f))[2].shape[:2] == (64, 32)
+    assert f.rotation_deg in (90, 270) and f.size == (32, 64)
+    image = next(iter(f))[2]
+    assert image.shape[:2] == (64, 32)
+    assert image[-4:, :4, 2].mean() > 200 and image[:4, :4, 2].mean() < 150  # turned 90° anticlockwise
+
+
+def test_unsupported_codec_is_a_one_line_error(tmp_path):
+    import subprocess
+
+    # AV1: the container opens and names the stream, but OpenCV's FFmpeg has no software AV1 decoder
+    path = tmp_path / "phone.mp4"
+    subprocess.run([ffmpeg(), "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=64x64:rate=10",
+                    "-frames:v", "3", "-c:v", "libaom-av1", "-cpu-used", "8", str(path)], check=True)
+    with pytest.raises(CaptureError) as err:
+        open_frames(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: its AV01 video stream cannot be decoded") and "\n" not in message
+    assert "ffmpeg -i IN -c:v libx264" in message
 
 
 def test_still_image_and_sequences(tmp_path):
@@ -150,3 +165,19 @@ def test_main_face_choice_largest_central_or_the_given_box():
     assert choose_main(faces, (640, 480)) == 0  # the largest wins over the more central one
     assert choose_main([face(10, 10, 55)] + faces[1:], (640, 480)) == 1  # a near-equal size: the central one
     assert choose_main(faces, (640, 480), face_box=(495, 290, 530, 330)) == 2
+
+
+def test_real_domain_pseudo_labels_are_the_tracker_mesh_landmarks_and_cached(tmp_path):
+    from models.capture.train import real
+    from models.video.track import FaceMesh
+
+    logs = []
+    out = real.analyse_file(SELFIE, tmp_path, max_frames=3, log=logs.append)
+    assert out["frame"].tolist() == [0, 75, 150] and out["images"].shape == (3, 256, 256, 3)
+    frames = real_frames(SELFIE, 0, 151)
+    with FaceMesh(video=True) as mesh:  # the capture path's mesh, on the same sampled frames in order
+        expected = [real.loose_crop(frames[i], mesh(frames[i]))[1] for i in (0, 75, 150)]
+    assert np.array_equal(out["landmarks"], np.array(expected, np.float32))
+    assert len(logs) == 1
+    again = real.analyse_file(SELFIE, tmp_path, max_frames=3, log=logs.append)
+    assert len(logs) == 1 and all(np.array_equal(again[k], out[k]) for k in out)  # read from the real cache

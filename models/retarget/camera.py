@@ -5,6 +5,14 @@ import numpy as np
 
 # The head frame seen by a camera straight in front of the face: +Y up -> -y, +Z (out of the face) -> -z.
 FRONTAL = np.diag([1.0, -1.0, -1.0])
+DEFAULT_FOV_DEG = 60.0  # across the wider side, when the clip's camera is unknown
+FULL_FRAME_WIDTH_MM = 36.0
+
+
+def fov_from_focal_mm(focal_mm: float, sensor_mm: float = FULL_FRAME_WIDTH_MM) -> float:
+    """The field of view (degrees) across the wider side of a lens of `focal_mm` on a `sensor_mm`-wide sensor
+    (a 35 mm-equivalent focal length by default)."""
+    return float(np.degrees(2 * np.arctan(sensor_mm / (2 * focal_mm))))
 
 
 def intrinsics(size, fov_deg: float) -> np.ndarray:

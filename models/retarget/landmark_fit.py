@@ -24,13 +24,13 @@ from ..vocab.arkit import ARKIT_NAMES
 from ..vocab import mediapipe478 as mp
 from . import landmark_weights as lw
 from .blas_threads import blas_threads
-from .camera import FRONTAL, project
+from .camera import DEFAULT_FOV_DEG, FRONTAL, project
 from .solve import PAIR_BOUND, cap_violations, pair_indices
 
 
 @dataclasses.dataclass
 class FitOptions:
-    fov_deg: float = 60.0
+    fov_deg: float = DEFAULT_FOV_DEG  # the camera's field of view across the frame's wider side
     identity_frames: int = 16  # frames the identity is fitted on
     identity_rounds: int = 2
     offset_shrink: float = 2.0  # pseudo-frames shrinking the per-landmark offsets towards 0

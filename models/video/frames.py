@@ -59,8 +59,7 @@ class Frames:
                 ok, bgr = cap.read()
                 if not ok:
                     if i == self.start:
-                        raise CaptureError(f"{self.source}: no frame could be decoded (corrupt file or unsupported "
-                                           "codec); re-encode it, e.g. ffmpeg -i IN -c:v libx264 OUT.mp4")
+                        raise CaptureError(_undecodable(self.source, cap))
                     return  # the container over-counted its frames; the stream ends here
                 yield i, i / self.fps, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         finally:
@@ -74,6 +73,25 @@ def _open_capture(path: Path) -> cv2.VideoCapture:
                            "pass a video file (mp4, mov, mkv, ...), an image or a folder of frames")
     cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
     return cap
+
+
+def _codec(cap: cv2.VideoCapture) -> str:
+    """The stream's codec as its FourCC (e.g. "h264", "AV01"); "" when the container names none."""
+    code = int(cap.get(cv2.CAP_PROP_FOURCC))
+    text = code.to_bytes(4, "little").decode("latin-1").strip("\x00 ") if code > 0 else ""
+    return text if text.isprintable() else ""
+
+
+REENCODE = "re-encode it to H.264, e.g. ffmpeg -i IN -c:v libx264 -pix_fmt yuv420p OUT.mp4"
+
+
+def _undecodable(path: Path, cap: cv2.VideoCapture) -> str:
+    """The one line for a container that opens but whose first frame does not decode."""
+    codec = _codec(cap)
+    if codec and cap.get(cv2.CAP_PROP_FRAME_COUNT) > 0:
+        return (f"{path}: its {codec} video stream cannot be decoded (a codec OpenCV's FFmpeg does not decode "
+                f"in software, or corrupt data); {REENCODE}")
+    return f"{path}: no frame could be decoded (zero frames, corrupt file or unsupported codec); {REENCODE}"
 
 
 def to_uint8_rgb(image: np.ndarray, path: Path) -> np.ndarray:
@@ -159,14 +177,12 @@ def open_frames(source, start: int = 0, stop: int | None = None, fps: float | No
         rate = cap.get(cv2.CAP_PROP_FPS)
         rotation = int(cap.get(cv2.CAP_PROP_ORIENTATION_META)) % 360
         ok, bgr = cap.read()
+        if not ok or bgr is None:
+            raise CaptureError(_undecodable(path, cap))
     finally:
         cap.release()
-    if not ok or bgr is None:
-        raise CaptureError(f"{path}: no frame could be decoded (zero frames, corrupt file or unsupported codec); "
-                           "re-encode it, e.g. ffmpeg -i IN -c:v libx264 OUT.mp4")
     if total <= 0:
-        raise CaptureError(f"{path}: the container reports no frame count; re-encode it, "
-                           "e.g. ffmpeg -i IN -c:v libx264 OUT.mp4")
+        raise CaptureError(f"{path}: the container reports no frame count; {REENCODE}")
     if not rate or not np.isfinite(rate) or rate <= 0 or rate > 1000:
         if fps is None:
             raise CaptureError(f"{path}: the video has no usable frame rate; pass --fps")

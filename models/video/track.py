@@ -91,31 +91,54 @@ def choose_main(faces: list[np.ndarray], size, face_box=None) -> int:
     return int(np.argmax(scores))
 
 
+class FaceMesh:
+    """One MediaPipe Face Mesh graph: 478 points with iris (refined), in pixels of the image, per face found.
+
+    `video=True` tracks across consecutive frames of one clip; otherwise every image is searched afresh.
+    The one landmark definition of the project: the tracker below and the capture model's real-domain
+    pseudo-labels (models.capture.train.real) both read faces through it.
+    """
+
+    def __init__(self, video: bool = False, max_faces: int = 1, min_confidence: float = 0.3):
+        os.environ.setdefault("GLOG_minloglevel", "2")
+        import mediapipe as mp
+
+        self._mesh = mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=not video, max_num_faces=max_faces, refine_landmarks=True,
+            min_detection_confidence=min_confidence, min_tracking_confidence=min_confidence)
+
+    def faces(self, image_rgb: np.ndarray) -> list[np.ndarray]:
+        """(478, 2) float64 pixel points of each face found in an RGB (or RGBA) uint8 image."""
+        h, w = image_rgb.shape[:2]
+        result = self._mesh.process(np.ascontiguousarray(image_rgb[..., :3]))
+        out = [np.array([(p.x * w, p.y * h) for p in face.landmark]) for face in result.multi_face_landmarks or ()]
+        return [p for p in out if len(p) == N_LANDMARKS]
+
+    def __call__(self, image_rgb: np.ndarray) -> np.ndarray | None:
+        """The first face's points, or None when there is none."""
+        found = self.faces(image_rgb)
+        return found[0] if found else None
+
+    def close(self) -> None:
+        self._mesh.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 class _MediaPipe:
     """The Face Mesh graphs: a tracking one for whole frames, a static one for crops; the full-range detector."""
 
     def __init__(self, opts: TrackOptions):
-        os.environ.setdefault("GLOG_minloglevel", "2")
-        import mediapipe as mp
-
-        self._mp = mp
-        self.video = mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=False, max_num_faces=opts.max_faces, refine_landmarks=True,
-            min_detection_confidence=opts.min_confidence, min_tracking_confidence=opts.min_confidence)
-        self.still = mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=True, max_num_faces=1, refine_landmarks=True, min_detection_confidence=0.3)
+        self.video = FaceMesh(video=True, max_faces=opts.max_faces, min_confidence=opts.min_confidence)
+        self.still = FaceMesh(video=False, max_faces=1, min_confidence=0.3)
         self._detector = None
 
-    @staticmethod
-    def _points(result, w, h) -> list[np.ndarray]:
-        out = []
-        for face in result.multi_face_landmarks or ():
-            out.append(np.array([(p.x * w, p.y * h) for p in face.landmark], np.float32))
-        return [p for p in out if len(p) == N_LANDMARKS]
-
     def faces(self, image: np.ndarray) -> list[np.ndarray]:
-        h, w = image.shape[:2]
-        return self._points(self.video.process(image), w, h)
+        return [p.astype(np.float32) for p in self.video.faces(image)]
 
     def in_crop(self, image: np.ndarray, box: np.ndarray, min_px: int) -> np.ndarray | None:
         """Run the static mesh on an enlarged square crop around `box`, upscaled to at least min_px."""
@@ -132,14 +155,15 @@ class _MediaPipe:
         scale = max(1.0, min_px / max(crop.shape[:2]))
         if scale > 1:
             crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
-        pts = self._points(self.still.process(np.ascontiguousarray(crop)), crop.shape[1], crop.shape[0])
-        return pts[0] / scale + np.array([x0, y0], np.float32) if pts else None
+        pts = self.still(crop)
+        return pts.astype(np.float32) / scale + np.array([x0, y0], np.float32) if pts is not None else None
 
     def detect_small(self, image: np.ndarray) -> list[np.ndarray]:
         """Boxes (x0, y0, x1, y1) from the full-range face detector (faces up to ~5 m)."""
         if self._detector is None:
-            self._detector = self._mp.solutions.face_detection.FaceDetection(model_selection=1,
-                                                                             min_detection_confidence=0.5)
+            import mediapipe as mp
+
+            self._detector = mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.5)
         h, w = image.shape[:2]
         boxes = []
         for det in self._detector.process(image).detections or ():

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from models.capture.crop import square_from_landmarks
-from models.capture.train.mediapipe_landmarks import FaceMesh
+from models.video.track import FaceMesh
 
 
 def measure(data_dir: Path, limit: int | None = None) -> dict:

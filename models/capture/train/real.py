@@ -1,8 +1,11 @@
 """The real domain: frames of any videos and images, with MediaPipe's landmarks as pseudo-labels.
 
-MediaPipe runs once per file; what training needs is cached under `.cache/capture/real/` keyed by the file's
-content and these settings: loose crops (LOOSE x the capture square, LOOSE_RESOLUTION pixels) with the 478
-landmarks in their pixels, so the training crop (with jitter) is cut from them by the same `crop.make_crop`.
+The landmarks are the capture path's own (models.video.track.FaceMesh: 478 points with iris, pixels). Frames
+are sampled evenly through each file, so the first face of each sampled frame is taken, not one face followed
+through a continuous clip as the capture tracker does. MediaPipe runs once per file; what training needs is
+cached under `.cache/capture/real/` keyed by the file's content and these settings: loose crops (LOOSE x the
+capture square, LOOSE_RESOLUTION pixels) with the 478 landmarks in their pixels, so the training crop (with
+jitter) is cut from them by the same `crop.make_crop`.
 """
 from __future__ import annotations
 
@@ -87,7 +90,7 @@ def file_key(path: Path, max_frames: int, start: float, stop: float) -> str:
 
 def analyse_file(path: Path, cache: Path, max_frames: int = 120, start: float = 0.0, stop: float = 1.0,
                  log=print) -> dict[str, np.ndarray]:
-    from models.capture.train.mediapipe_landmarks import FaceMesh
+    from models.video.track import FaceMesh
 
     out_path = Path(cache) / "real" / f"{Path(path).stem}-{file_key(path, max_frames, start, stop)}.npz"
     if out_path.is_file():
