@@ -17,11 +17,16 @@ def _identities(asset, n, seed):
 
 
 def test_fast_shapes_match_the_exact_construction(head_asset, model):
-    exact = ids.exact_shapes(head_asset)
+    from models.head.build.identity_quality import random_identities
+    from models.head.build.shapes_bench import BENCH_SEED
+
+    exact = ids.exact_shapes(head_asset, model.identity_shapes.fold_repair)
     face = head_asset.regions["face"].astype(bool)
-    for beta in _identities(head_asset, 2, 11):
+    # the first is shapes-bench's worst identity: the linearisation alone is 0.88 mm off under the chin in jawOpen
+    betas = np.r_[random_identities(1, head_asset.n_identity, BENCH_SEED), _identities(head_asset, 1, 11)]
+    for beta in betas:
         err = np.linalg.norm(model.shapes(beta) - exact(beta), axis=-1) * 1000
-        assert err[:, face].mean() < 0.02 and err.max() < 1.0
+        assert err[:, face].mean() < 0.02 and err.max() < 0.3
         # and they are the identity's own shapes, not the template's
         assert np.linalg.norm(model.shapes(beta) - head_asset.blendshapes, axis=-1).max() > 0.5e-3
 
@@ -45,6 +50,7 @@ def test_blinks_close_on_random_identities(head_asset, model):
     report = identity_report(head_asset, model, n=4)
     assert report["identity_eyelid_gap_mm"] <= 0.5
     assert report["identity_lid_vertices_inside_eyeball"] == 0
+    assert report["identity_flipped_triangles"] == 0  # the transfer alone folds about 20 triangles per identity
 
 
 def test_lids_closed_on_the_eye_patch_equal_the_whole_head(head_asset):
@@ -71,10 +77,58 @@ def test_derivatives_are_cached_and_a_damaged_cache_is_recomputed(tmp_path):
     beta = np.array([-2.0])
     # linear in the identity: exact on the template, close elsewhere
     exact = ids.exact_shapes(asset)
-    assert np.abs(first(np.zeros(1)) - exact(np.zeros(1))).max() < 1e-7
-    assert np.abs(first(beta) - exact(beta)).max() < 2e-4
+    linear = ids.IdentityShapes(asset, first.derivatives, repair_folds=False)  # the stand-in's random shapes fold
+    assert np.abs(linear(np.zeros(1)) - exact(np.zeros(1))).max() < 1e-7
+    assert np.abs(linear(beta) - exact(beta)).max() < 2e-4
     files[0].write_bytes(b"not an npz")
     again = ids.load_identity_shapes(asset, tmp_path)
     assert np.abs(again(beta) - first(beta)).max() < 1e-9
     with pytest.raises(ValueError, match="identity needs 1"):
         again(np.zeros(3))
+
+
+def test_patches_are_the_exact_transfer_given_exact_values_around_them():
+    """A patch re-solved from the exact transfer on its ring is the exact transfer inside, whatever was there."""
+    from models.head.transfer import DeformationTransfer
+    from models.head.transfer_patches import PatchSolver
+
+    asset = make_test_asset(n_identity=2)
+    transfer = DeformationTransfer(asset.template, asset.blendshapes, asset.faces)
+    neutral = ids.neutral_of(asset, np.array([2.0, -1.5]))
+    exact = transfer(neutral).astype(np.float64)
+    interior = np.zeros((len(exact), asset.n_vertices), bool)
+    rng = np.random.default_rng(3)
+    for s in (0, 4, 9):  # a blob of skin vertices each
+        centre = asset.template[rng.integers(0, 3931)]
+        interior[s, :3931] = np.linalg.norm(asset.template[:3931] - centre, axis=1) < 0.02
+    solver = PatchSolver(transfer, interior, asset.n_vertices)
+    shapes = exact + interior[:, :, None] * rng.normal(0, 1e-3, exact.shape)
+    solved = solver(neutral, shapes.copy())
+    assert np.abs(solved - exact).max() < 1e-9
+    # a subset of the shapes, in another order
+    which = [9, 1, 4]
+    part = solver(neutral, shapes[which].copy(), which)
+    assert np.abs(part - exact[which]).max() < 1e-9
+
+
+def test_fold_repair_unfolds_where_it_looks_and_nowhere_else(head_asset):
+    from models.geometry import adjacency
+    from models.head.build.shapes import folded_triangles, triangle_neighbours
+    from models.head.fold_repair import FoldRepair
+
+    faces = head_asset.skin_faces
+    template = head_asset.template.astype(np.float64)
+    pairs = triangle_neighbours(faces)
+    nose = int(np.argmax(np.where(np.arange(len(template)) < 3931, template[:, 2], -1)))
+    shape = np.zeros((2, len(template), 3))
+    beyond = int(adjacency(faces, len(template))[nose].indices[0])
+    shape[:, nose] = 1.6 * (template[beyond] - template[nose])  # past a neighbour: triangles turn over
+    folded = folded_triangles(template, template + shape[0], faces, pairs)
+    assert len(folded)
+    candidates = np.zeros((2, len(faces)), bool)
+    candidates[0, folded] = True  # looked for in shape 0 only
+    repaired = FoldRepair(faces, candidates, template)(template, shape.copy())
+    assert len(folded_triangles(template, template + repaired[0], faces, pairs)) == 0
+    assert np.abs(repaired[1] - shape[1]).max() == 0  # not looked for there
+    moved = np.linalg.norm(repaired[0] - shape[0], axis=1) > 0
+    assert moved[nose] and moved.sum() < 30  # only around the fold

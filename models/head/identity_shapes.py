@@ -9,7 +9,10 @@ The exact transfer takes about a second per identity (a sparse factorisation and
 `IdentityShapes` uses it linearised in the identity coefficients,
     transfer(beta) ~ transfer(0) + sum_k beta_k d transfer / d beta_k,
 with the exact derivatives at the template taken once (one factorisation and K solves) and cached under the
-cache folder, keyed by the asset's arrays and the transfer's code. The lid corrective is not smooth
+cache folder, keyed by the asset's arrays and the transfer's code. Where the linearisation measurably breaks
+(its error on a few random identities, taken with the derivatives and cached with them: under the chin in
+jawOpen, the lower lip in mouthRollLower, ...) each shape's transfer is solved again exactly on a small patch,
+with the linearised solution around it as boundary values (transfer_patches.py). The lid corrective is not smooth
 in the identity (which vertices it holds changes), so it is not linearised: it runs on every call, on
 the skin patch around each eye. `python -m models.head shapes-bench` measures both against the exact
 construction.
@@ -18,17 +21,32 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from ..atomic_io import save_npz
 from ..geometry import fit_sphere
+from ..vocab.arkit import MIRROR_PAIRS
 from .asset import HeadAsset
+from .fold_repair import FoldRepair, at_risk, survey
 from .transfer import DeformationTransfer
+from .transfer_patches import PatchSolver, patch_interiors
 
-DERIVATIVES_VERSION = 2
+DERIVATIVES_VERSION = 3
 ASSEMBLY_STEP = 1e-3  # step of the central differences of the Poisson system's assembly, in standard deviations
+# The exact patches: where the linearisation's error on PATCH_IDENTITIES random identities (N(0, 1) clipped to
+# +-2.5 sd, their own seed) exceeds PATCH_THRESHOLD metres, grown by PATCH_RINGS rings.
+PATCH_IDENTITIES = 16
+PATCH_SEED = 314159
+PATCH_THRESHOLD = 0.1e-3
+PATCH_RINGS = 1
+# Where folds are looked for: the triangles whose facing fell below FOLD_RISK on FOLD_IDENTITIES random
+# identities (their own seed), plus what each identity's neutral makes risky (fold_repair.FoldRepair).
+FOLD_IDENTITIES = 100
+FOLD_SEED = 271828
+FOLD_RISK = 0.1
 
 
 class BlinkCloser:
@@ -114,10 +132,16 @@ def exact_transfer(asset: HeadAsset):
     return lambda identity: transfer(neutral_of(asset, identity)).astype(np.float64)
 
 
-def exact_shapes(asset: HeadAsset):
-    """identity (K,) -> (S, V, 3): the construction without linearisation (the reference for shapes-bench)."""
+def exact_shapes(asset: HeadAsset, fold_repair: FoldRepair | None = None):
+    """identity (K,) -> (S, V, 3): the construction without linearisation (the reference for shapes-bench),
+    its folds removed by `fold_repair` when given (IdentityShapes.fold_repair, which holds where to look)."""
     transfer, closer = exact_transfer(asset), BlinkCloser(asset)
-    return lambda identity: closer(neutral_of(asset, identity), transfer(identity))
+
+    def shapes(identity):
+        neutral = neutral_of(asset, identity)
+        out = closer(neutral, transfer(identity))
+        return out if fold_repair is None else fold_repair(neutral, out)
+    return shapes
 
 
 @dataclasses.dataclass
@@ -128,6 +152,8 @@ class TransferDerivatives:
     base: np.ndarray  # (S, n, 3) float32: the transfer at beta = 0
     derivative: np.ndarray  # (K, S, n, 3) float32: d transfer / d beta_k
     n_vertices: int
+    patches: np.ndarray  # (S, V) bool: per shape, the vertices where the transfer is solved again exactly
+    fold_candidates: np.ndarray  # (S, F) bool over asset.skin_faces: where each shape's folds are looked for
 
     def shapes(self, beta: np.ndarray, which=None) -> np.ndarray:
         """(len(which), V, 3) float64 displacements of the shapes `which` (default all)."""
@@ -144,15 +170,21 @@ class TransferDerivatives:
 
 
 class IdentityShapes:
-    """HeadModel's identity-specific shapes: the linearised transfer, lids re-closed exactly."""
+    """HeadModel's identity-specific shapes: the linearised transfer, solved exactly on the patches where that
+    is not close enough, lids re-closed exactly, folds removed."""
 
-    def __init__(self, asset: HeadAsset, derivatives: TransferDerivatives):
+    def __init__(self, asset: HeadAsset, derivatives: TransferDerivatives, repair_folds: bool = True):
         if derivatives.derivative.shape[0] != asset.n_identity:
             raise ValueError(f"shape derivatives are for {derivatives.derivative.shape[0]} identity coefficients, "
                              f"the asset has {asset.n_identity}")
         self.asset = asset
         self.derivatives = derivatives
         self.closer = BlinkCloser(asset)
+        self.patch_solver = PatchSolver(DeformationTransfer(asset.template, asset.blendshapes, asset.faces),
+                                        derivatives.patches, asset.n_vertices)
+        margins = [np.r_[m.upper, m.lower] for m in asset.eyelid_margins.values()]
+        self.fold_repair = FoldRepair(asset.skin_faces, derivatives.fold_candidates, asset.template,
+                                      np.concatenate(margins) if margins else ()) if repair_folds else None
         self.template = asset.template.astype(np.float64)
         self.identity_basis = asset.identity_basis.astype(np.float64)
 
@@ -163,7 +195,8 @@ class IdentityShapes:
     def __call__(self, identity) -> np.ndarray:
         """(S, V, 3) float64 displacements of every shape on identity (K,)."""
         beta, neutral = self._beta_and_neutral(identity)
-        return self.closer(neutral, self.derivatives.shapes(beta))
+        shapes = self.closer(neutral, self.patch_solver(neutral, self.derivatives.shapes(beta)))
+        return shapes if self.fold_repair is None else self.fold_repair(neutral, shapes)
 
     def combine(self, identity, weights) -> np.ndarray:
         """(V, 3) float64: sum_s weights[s] shapes_s(identity), computing only the shapes with a weight."""
@@ -173,21 +206,31 @@ class IdentityShapes:
         if not len(active):
             return out
         beta, neutral = self._beta_and_neutral(identity)
-        shapes = self.derivatives.shapes(beta, active)
+        shapes = self.patch_solver(neutral, self.derivatives.shapes(beta, active), active)
         for i, s in enumerate(active):
             if s in self.closer.shape_ids:
                 shapes[i] = self.closer.close(neutral, s, shapes[i])
+        if self.fold_repair is not None:
+            self.fold_repair(neutral, shapes, active)
         return np.einsum("s,svc->vc", weights[active], shapes)
 
 
 def derivatives_digest(asset: HeadAsset) -> str:
-    """Hash of the asset arrays the transfer reads and of the transfer's code."""
-    from . import transfer
+    """Hash of what the cached file depends on: the asset arrays the transfer, its patches and the survey of
+    folds read, and their code (the survey runs the whole construction, this module's included)."""
+    from . import eyelids, fold_repair, transfer, transfer_patches
 
-    h = hashlib.sha256(f"transfer-derivatives-v{DERIVATIVES_VERSION}/step{ASSEMBLY_STEP}".encode())
-    for a in (asset.template, asset.faces, asset.identity_basis, asset.blendshapes, asset.head_vertices):
+    h = hashlib.sha256(f"transfer-derivatives-v{DERIVATIVES_VERSION}/step{ASSEMBLY_STEP}/patches{PATCH_IDENTITIES},"
+                       f"{PATCH_SEED},{PATCH_THRESHOLD},{PATCH_RINGS}/folds{FOLD_IDENTITIES},{FOLD_SEED},{FOLD_RISK}".encode())
+    for a in (asset.template, asset.faces, asset.identity_basis, asset.blendshapes, asset.head_vertices,
+              asset.mirror):
         h.update(np.ascontiguousarray(a).tobytes())
-    h.update(Path(transfer.__file__).read_bytes())
+    h.update(" ".join(asset.shape_names).encode())
+    for side in sorted(asset.eyelid_margins):  # the lid corrective, in the survey of folds
+        margins = asset.eyelid_margins[side]
+        h.update(side.encode() + np.asarray(margins.upper).tobytes() + np.asarray(margins.lower).tobytes())
+    for module in (transfer, transfer_patches, fold_repair, eyelids, sys.modules[__name__]):
+        h.update(Path(module.__file__).read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -205,7 +248,9 @@ def construction_digest(asset: HeadAsset) -> str:
 
 
 def linearise(asset: HeadAsset, progress=None) -> TransferDerivatives:
-    """Exact derivatives of the transfer at the template (one factorisation, K solves).
+    """Exact derivatives of the transfer at the template (one factorisation, K solves), the patches where
+    they are not close enough (PATCH_IDENTITIES exact transfers) and where folds are looked for (the survey of
+    FOLD_IDENTITIES identities' shapes).
 
     x(beta) solves A(beta) x = b(beta), so dx/dbeta_k = A(0)^-1 (db/dbeta_k - dA/dbeta_k x(0)); the
     derivatives of the system's assembly are central differences with a small step (it is smooth).
@@ -227,8 +272,34 @@ def linearise(asset: HeadAsset, progress=None) -> TransferDerivatives:
         d_rhs = (plus[1] - minus[1]) - (plus[0] - minus[0]) @ x0
         derivative[i] = transfer.displacements_of(solver.solve(d_rhs / (2 * ASSEMBLY_STEP)))[:, moved]
         if progress is not None:
-            progress(i + 1, k)
-    return TransferDerivatives(moved, base.astype(np.float32), derivative, asset.n_vertices)
+            progress(i + 1, k + PATCH_IDENTITIES + 1)
+    linear = TransferDerivatives(moved, base.astype(np.float32), derivative, asset.n_vertices,
+                                 np.zeros((base.shape[0], asset.n_vertices), bool),
+                                 np.zeros((base.shape[0], len(asset.skin_faces)), bool))
+    errors = np.zeros((base.shape[0], asset.n_vertices))
+    betas = np.clip(np.random.default_rng(PATCH_SEED).normal(size=(PATCH_IDENTITIES, k)), -2.5, 2.5)
+    for i, beta in enumerate(betas):
+        exact = transfer(neutral_of(asset, beta)).astype(np.float64)
+        errors = np.maximum(errors, np.linalg.norm(linear.shapes(beta) - exact, axis=-1))
+        if progress is not None:
+            progress(k + i + 1, k + PATCH_IDENTITIES + 1)
+    names = list(asset.shape_names)
+    pairs = [(names.index(left), names.index(right)) for left, right in MIRROR_PAIRS if left in names]
+    mirror = asset.mirror if len(asset.mirror) == asset.n_vertices else None  # stand-in assets have none
+    linear.patches = patch_interiors(errors, asset.faces, asset.n_vertices, PATCH_THRESHOLD, PATCH_RINGS,
+                                     mirror, pairs)
+    linear.fold_candidates = fold_candidates(asset, linear)
+    if progress is not None:
+        progress(k + PATCH_IDENTITIES + 1, k + PATCH_IDENTITIES + 1)
+    return linear
+
+
+def fold_candidates(asset: HeadAsset, derivatives: TransferDerivatives) -> np.ndarray:
+    """(S, F) where the shapes (without fold removal) of FOLD_IDENTITIES random identities came close to folding."""
+    shapes = IdentityShapes(asset, derivatives, repair_folds=False)
+    betas = np.clip(np.random.default_rng(FOLD_SEED).normal(size=(FOLD_IDENTITIES, asset.n_identity)), -2.5, 2.5)
+    low = survey(shapes, lambda beta: neutral_of(asset, beta), asset.skin_faces, betas)
+    return at_risk(low, asset.skin_faces, FOLD_RISK, 0)
 
 
 def load_identity_shapes(asset: HeadAsset, cache: Path | None = None, progress=None) -> IdentityShapes:
@@ -244,11 +315,12 @@ def load_identity_shapes(asset: HeadAsset, cache: Path | None = None, progress=N
         try:
             with np.load(path) as data:
                 derivatives = TransferDerivatives(data["vertex_ids"], data["base"], data["derivative"],
-                                                  asset.n_vertices)
+                                                  asset.n_vertices, data["patches"], data["fold_candidates"])
         except Exception:  # a damaged cache file is recomputed
             path.unlink(missing_ok=True)
     if derivatives is None:
         derivatives = linearise(asset, progress)
         save_npz(path, {"vertex_ids": derivatives.vertex_ids, "base": derivatives.base,
-                        "derivative": derivatives.derivative})
+                        "derivative": derivatives.derivative, "patches": derivatives.patches,
+                        "fold_candidates": derivatives.fold_candidates})
     return IdentityShapes(asset, derivatives)
