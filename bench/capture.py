@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import json
 import os
 import platform
 import shutil
@@ -74,17 +75,25 @@ def size(options: BenchOptions) -> dict:
 
 
 def render_set(options: BenchOptions, log) -> None:
-    from synthetic.sequence import SequenceConfig, run
+    """Render (or finish) the size's set into `data`; a finished set of another size there is evaluated as it is."""
+    from synthetic.sequence import SETTINGS_FILE, SequenceConfig, read_settings, run
 
     s = size(options)
-    run(SequenceConfig(out=Path(options.data), identities=s["identities"], views=s["views"], frames=s["frames"],
-                       seed=SEED, resolution=s["resolution"], samples=s["samples"]), log=log)
+    config = SequenceConfig(out=Path(options.data), identities=s["identities"], views=s["views"],
+                            frames=s["frames"], seed=SEED, resolution=s["resolution"], samples=s["samples"])
+    if (Path(options.data) / SETTINGS_FILE).is_file():
+        there = read_settings(options.data)
+        if {k: there.get(k) for k in config.settings()} != config.settings():
+            log(f"[bench] {options.data} holds a set of another size; evaluating it as it is")
+            return
+    run(config, log=log)
 
 
 def load_subjects(options: BenchOptions, asset) -> tuple[dict, list[Subject]]:
     """The set's settings and, per identity evaluated, its ground truth and clips (`--small`: the first identity,
     two views and SMALL's frames of whatever set `data` holds)."""
     from models.dataset import label_path, read_label
+    from synthetic.config import ConfigError
     from synthetic.sequence import identity_params, read_settings, video_path, view_dir
 
     settings = read_settings(options.data)
@@ -92,6 +101,13 @@ def load_subjects(options: BenchOptions, asset) -> tuple[dict, list[Subject]]:
     n_id = min(settings["identities"], limit.get("identities", settings["identities"]))
     yaws = settings["yaws_deg"][:limit.get("views", len(settings["yaws_deg"]))]
     frames = min(settings["frames"], limit.get("frames", settings["frames"]))
+    for i in range(n_id):
+        for yaw in yaws:
+            manifest = Path(view_dir(options.data, i, yaw)) / "manifest.json"
+            if not (manifest.is_file() and json.loads(manifest.read_text()).get("complete")
+                    and video_path(options.data, i, yaw).is_file()):
+                raise ConfigError(f"{options.data} is not finished ({view_dir(options.data, i, yaw)} is incomplete); "
+                                  f"run its `python -m synthetic sequence` command again to finish it")
     subjects = []
     for i in range(n_id):
         per_view = {yaw: [read_label(label_path(view_dir(options.data, i, yaw), f))[0] for f in range(frames)]

@@ -29,6 +29,7 @@ from models.atomic_io import atomic_path, commit, write_text
 
 from . import labels
 from .config import ConfigError, RenderConfig, validate
+from .sequence_script import FPS
 
 YAWS_DEG = (0, -30, 30, -60, 60)  # the first --views of these
 SPAWN_KEY = 1017  # the benchmark's streams: no training stream has a spawn key that starts with it
@@ -141,7 +142,7 @@ def run(config: SequenceConfig, log=print) -> dict:
     asset = load_asset(config.render_config())
     asset_info = {"digest": asset_digest(asset), "builder_version": asset.builder_version}
     settings = {"format": FORMAT, "version": VERSION, **config.settings(),
-                "yaws_deg": list(YAWS_DEG[:config.views]), "fps": _fps(), "hdris": list(hdris), "asset": asset_info}
+                "yaws_deg": list(YAWS_DEG[:config.views]), "fps": FPS, "hdris": list(hdris), "asset": asset_info}
     _check_folder(out, settings)
     out.mkdir(parents=True, exist_ok=True)
     if not (out / SETTINGS_FILE).is_file():
@@ -161,12 +162,6 @@ def run(config: SequenceConfig, log=print) -> dict:
             _render_identity(config, asset, hdris, identity, manifests, log)
         log(f"[synthetic] sequence set finished in {out} ({time.perf_counter() - start:.1f} s this run)")
     return settings
-
-
-def _fps() -> float:
-    from .sequence_script import FPS
-
-    return FPS
 
 
 def _cameras(model, statics, base, yaws, resolution):
@@ -267,7 +262,7 @@ def _finish_view(config: SequenceConfig, identity: int, yaw: float, manifest: di
     if video.is_file() and _frame_count(video) == config.frames:
         return
     with atomic_path(video) as tmp:
-        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), _fps(),
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), FPS,
                                  (config.resolution, config.resolution))
         try:
             for f in range(config.frames):

@@ -143,3 +143,15 @@ def test_small_set_is_a_dataset_per_view_with_videos_and_resumes(small_run):
     assert "15/16 frames done, 1 to render" in proc.stderr and gone.is_file()
     other = python(*args[:-2], "--samples", 8, check=False)
     assert other.returncode == 2 and "other settings (samples 4 there but 8 now)" in other.stderr
+
+
+def test_an_unfinished_set_is_refused_with_the_command_that_finishes_it(small_run, tmp_path):
+    import shutil
+
+    from synthetic.sequence import SETTINGS_FILE
+
+    shutil.copy(small_run["data"] / SETTINGS_FILE, tmp_path / SETTINGS_FILE)
+    proc = python("-m", "bench", "capture", "--data", tmp_path, "--no-render", "--json", tmp_path / "r.json",
+                  check=False)
+    assert proc.returncode == 2 and "is not finished" in proc.stderr and "synthetic sequence" in proc.stderr
+    assert not (tmp_path / "r.json").exists()
