@@ -107,11 +107,13 @@ def identity_params(seed: int, identity: int, n_identity: int, hdris: list[str])
 
 
 def _validate(config: SequenceConfig) -> None:
-    validate(config.render_config())
+    if config.frames < 1:
+        raise ConfigError(f"--frames {config.frames}: must be at least 1")
     if config.identities < 1:
         raise ConfigError(f"--identities {config.identities}: must be at least 1")
     if not 1 <= config.views <= len(YAWS_DEG):
         raise ConfigError(f"--views {config.views}: must be 1 to {len(YAWS_DEG)} (yaws {YAWS_DEG} in that order)")
+    validate(config.render_config())
 
 
 def _check_folder(out: Path, settings: dict) -> None:

@@ -155,3 +155,14 @@ def test_an_unfinished_set_is_refused_with_the_command_that_finishes_it(small_ru
                   check=False)
     assert proc.returncode == 2 and "is not finished" in proc.stderr and "synthetic sequence" in proc.stderr
     assert not (tmp_path / "r.json").exists()
+
+
+@pytest.mark.parametrize("bad, message", [(["--views", "6"], "--views 6: must be 1 to 5"),
+                                          (["--frames", "0"], "--frames 0: must be at least 1"),
+                                          (["--identities", "0"], "--identities 0: must be at least 1")])
+def test_bad_sequence_arguments_fail_before_anything_is_written(tmp_path, bad, message):
+    args = {"--identities": "1", "--views": "2", "--frames": "4", "--seed": "1"}
+    args.update(dict(zip(bad[::2], bad[1::2])))
+    proc = python("-m", "synthetic", "sequence", "--out", tmp_path / "set", *[x for kv in args.items() for x in kv],
+                  check=False)
+    assert proc.returncode == 2 and message in proc.stderr and not (tmp_path / "set").exists()
