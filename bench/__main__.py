@@ -16,6 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--data", type=Path, required=True, help="the benchmark sequence set (rendered there if missing)")
     c.add_argument("--json", type=Path, required=True, help="the report; a markdown table is written beside it")
     c.add_argument("--small", action="store_true", help="1 identity, 2 views, 8 frames at 128 px (the CI size)")
+    c.add_argument("--identities", type=int, help="evaluate only the set's first N identities")
     c.add_argument("--no-render", action="store_true", help="evaluate DIR as it is (a set of another size)")
     c.add_argument("--model-dir", type=Path, help="the capture models' folder (default: models/weights)")
     c.add_argument("--model", default="capture_light", help="the neural row's model name")
@@ -36,9 +37,12 @@ def main(argv=None) -> int:
     from .capture_table import markdown
 
     a = build_parser().parse_args(argv)
-    options = BenchOptions(data=a.data, small=a.small, render=not a.no_render, model_dir=a.model_dir, model=a.model,
-                           convnext=a.convnext, semantic_dir=a.semantic_dir, adapt_data=a.adapt_data,
-                           adapt_minutes=a.adapt_minutes, work=a.work, overlay=a.overlay)
+    options = BenchOptions(data=a.data, small=a.small, identities=a.identities, render=not a.no_render,
+                           model_dir=a.model_dir, model=a.model, convnext=a.convnext, semantic_dir=a.semantic_dir,
+                           adapt_data=a.adapt_data, adapt_minutes=a.adapt_minutes, work=a.work, overlay=a.overlay)
+    if a.identities is not None and a.identities < 1:
+        print(f"error: --identities {a.identities}: must be at least 1", file=sys.stderr)
+        return 2
     if a.adapt_data is not None and not a.adapt_data.is_dir():
         print(f"error: --adapt-data {a.adapt_data}: not a folder (a synthetic dataset)", file=sys.stderr)
         return 2

@@ -40,6 +40,7 @@ STATES = ("blink_left", "blink_right", "mouth_open")
 class BenchOptions:
     data: Path
     small: bool = False
+    identities: int | None = None  # evaluate only the set's first N identities (a set still rendering)
     render: bool = True  # render what the size's set is missing into `data` first (resumable)
     model_dir: Path | None = None  # the capture models' folder (default: the shipped models/weights)
     model: str = "capture_light"
@@ -98,7 +99,8 @@ def load_subjects(options: BenchOptions, asset) -> tuple[dict, list[Subject]]:
 
     settings = read_settings(options.data)
     limit = size(options) if options.small else {}
-    n_id = min(settings["identities"], limit.get("identities", settings["identities"]))
+    n_id = min(settings["identities"], limit.get("identities", settings["identities"]),
+               options.identities or settings["identities"])
     yaws = settings["yaws_deg"][:limit.get("views", len(settings["yaws_deg"]))]
     frames = min(settings["frames"], limit.get("frames", settings["frames"]))
     for i in range(n_id):
