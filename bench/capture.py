@@ -236,7 +236,7 @@ def _meshes(model, beta: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 def score_method(method: str, methods: Methods, subjects: list[Subject], model, regions, fps: float) -> dict:
     """Every metric of one method over all identities and views."""
-    from models.capture.evaluate import states
+    from models.metrics.events import states
     from synthetic.sequence import view_name
 
     per_view: dict[int, list[dict]] = {}
@@ -247,7 +247,7 @@ def score_method(method: str, methods: Methods, subjects: list[Subject], model, 
     for s in subjects:
         truth = _meshes(model, s.beta, s.weights)
         truth_other = _meshes(model, s.other, s.weights)
-        neutral = np.repeat(model.neutral(s.beta), len(truth), 0)
+        neutral = model.neutral(s.beta)[0]
         truth_states = states(model.asset, truth, neutral)
         views = []
         for clip in s.clips:

@@ -39,3 +39,19 @@ def test_event_timing_matches_overlapping_events_and_counts_missed_and_false_one
     assert out == {"events": 2, "matched": 1, "missed": 1, "false": 1, "onset_ms": 40.0, "release_ms": 80.0}
     none = multirex.event_timing(truth, np.zeros(40, bool), fps=25.0)
     assert none["missed"] == 2 and np.isnan(none["onset_ms"])
+
+
+def test_mesh_states_see_a_blink_and_an_open_mouth(head_asset):
+    """Read through the 68-point lids and inner lips (MediaPipe's inner-lip points 13/14 stay 0.6 mm apart on the
+    head with the jaw open, so a reading through them never saw an open mouth)."""
+    from models.head import HeadModel
+    from models.metrics.events import states
+    from models.vocab.arkit import INDEX
+
+    model = HeadModel(head_asset)
+    w = np.zeros((3, 52))
+    w[1, [INDEX["eyeBlinkLeft"], INDEX["eyeBlinkRight"]]] = 1.0
+    w[2, INDEX["jawOpen"]] = 0.5
+    out = states(head_asset, model.vertices(None, w), model.neutral()[0])
+    assert out["blink_left"].tolist() == [False, True, False] and out["blink_right"].tolist() == [False, True, False]
+    assert out["mouth_open"].tolist() == [False, False, True]
