@@ -136,7 +136,6 @@ class Methods:
         self.model_dir = Path(options.model_dir or weights_dir())
         self.semantic_dir = Path(options.semantic_dir or weights_dir())
         self.skipped: dict[str, str] = {}
-        self.decodes_on_target: set[str] = set()
         self.models: dict[str, tuple[Path, str]] = {}
         for row, name in (("neural", options.model), ("neural_convnext", options.convnext)):
             if self._has_model(self.model_dir, name):
@@ -147,7 +146,7 @@ class Methods:
             self.skipped["neural_adapted"] = self.skipped["neural"]
         elif options.adapt_data is None:
             self.skipped["neural_adapted"] = "not run (pass --adapt-data DIR to adapt on each frontal clip)"
-        self.decodes_on_target = {"neural", "neural_convnext", "neural_adapted"}
+        self.decodes_on_target = {"neural", "neural_convnext", "neural_adapted"}  # the retargeting check decodes anew
 
     @staticmethod
     def _has_model(folder: Path, name: str) -> bool:
