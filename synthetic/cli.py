@@ -1,4 +1,4 @@
-"""python -m synthetic {render, verify, sheet, bench}."""
+"""python -m synthetic {render, sequence, verify, sheet, bench}."""
 from __future__ import annotations
 
 import argparse
@@ -52,6 +52,17 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--shard", default="0/1", help="K/N: render indices i with i %% N == K (K from 0)")
     _add_render_options(r)
     add_progress_argument(r)
+    q = sub.add_parser("sequence", help="the capture benchmark's multi-view range-of-motion sequences (resumable)")
+    q.add_argument("--out", required=True, type=Path)
+    q.add_argument("--identities", type=int, default=8)
+    q.add_argument("--views", type=int, default=5, help="cameras at yaw 0, -30, +30, -60, +60 degrees: the first N")
+    q.add_argument("--frames", required=True, type=int, help="frames per identity (24 fps)")
+    q.add_argument("--seed", required=True, type=int)
+    q.add_argument("--resolution", type=int, default=DEFAULTS.resolution, help="square image size in pixels")
+    q.add_argument("--samples", type=int, default=DEFAULTS.samples, help="Cycles samples per pixel")
+    q.add_argument("--device", default=DEFAULTS.device, choices=DEVICES, help="Cycles device")
+    q.add_argument("--threads", type=int, default=DEFAULTS.threads, help="render threads (default: all cores)")
+    q.add_argument("--no-denoise", action="store_true", help="skip OpenImageDenoise")
     v = sub.add_parser("verify", help="check a dataset and print a summary (exit 1 on problems)")
     v.add_argument("dir", type=Path)
     v.add_argument("--partial", action="store_true", help="check only the shards present in DIR")
@@ -82,6 +93,10 @@ def main(argv: list[str] | None = None) -> int:
                     progress.error(str(exc) if isinstance(exc, ConfigError) else f"{type(exc).__name__}: {exc}")
                 raise
             return 0
+        if args.command == "sequence":
+            from .sequence import main as sequence
+
+            return sequence(args)
         if args.command == "verify":
             from .verify import verify
 

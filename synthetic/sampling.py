@@ -183,12 +183,16 @@ def _kelvin_rgb(kelvin: float) -> tuple[float, float, float]:
 def sample_params(seed: int, index: int, n_identity: int, hdris: list[str],
                   expression_options: ExpressionOptions | None = None, occluders: bool = True) -> SampleParams:
     """Draw sample `index` of the dataset with `seed`. `hdris` is the sorted list of environment map names."""
-    ss = np.random.SeedSequence([int(seed), int(index)])
-    rng = np.random.default_rng(ss)
+    return sample_from(np.random.SeedSequence([int(seed), int(index)]), seed, index, n_identity, hdris,
+                       expression_options, occluders)
+
+
+def sample_from(ss: np.random.SeedSequence, seed: int, index: int, n_identity: int, hdris: list[str],
+                expression_options: ExpressionOptions | None = None, occluders: bool = True) -> SampleParams:
+    """`sample_params` drawn from the seed sequence `ss` (another generator's own streams, e.g. the benchmark's)."""
     # Separate streams per concern: adding a field to one does not reshuffle the others.
     r_id, r_expr, r_pose, r_cam, r_light, r_skin, r_occ, r_misc, r_body = (np.random.default_rng(s)
                                                                              for s in ss.spawn(9))
-    del rng
 
     identity = np.clip(r_id.standard_normal(n_identity), -2.5, 2.5).astype(np.float32)
     identity *= np.float32(r_id.uniform(0.6, 1.2))
