@@ -14,15 +14,10 @@ import numpy as np
 
 from models.capture.crop import apply_affine, make_crop
 from models.metrics import multirex
-from models.vocab import capture64, landmarks68
+from models.metrics.events import states  # blinks and open mouths, read as the benchmark reads them
+from models.vocab import capture64
 
 YAW_BINS = ((0.0, 20.0), (20.0, 45.0), (45.0, 180.0))
-# Openings are read at 68-point landmarks: the head asset's MediaPipe correspondence puts MediaPipe's inner-lip mid
-# points (13, 14) on one surface, and its lid points stop a third of the opening apart on a fully blinked eye.
-EYE_LIDS_68 = {side: tuple(zip(landmarks68.EYE[side].upper, landmarks68.EYE[side].lower)) for side in ("right", "left")}
-INNER_LIPS_68 = (landmarks68.INNER_MOUTH.upper[1], landmarks68.INNER_MOUTH.lower[1])
-CLOSED_FRACTION = 0.3  # an eye is closed below this fraction of its neutral opening
-MOUTH_OPEN_MM = 4.0
 _OUTER = (capture64.index("right_eye_outer"), capture64.index("left_eye_outer"))
 
 
@@ -47,27 +42,6 @@ def gaze_vectors(yaw_pitch: np.ndarray) -> np.ndarray:
 
 def gaze_error_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.rad2deg(np.arccos(np.clip((gaze_vectors(a) * gaze_vectors(b)).sum(-1), -1, 1))).mean(-1)
-
-
-def mesh_points(asset, meshes: np.ndarray, ids, scheme: str = "mp478") -> np.ndarray:
-    """Surface points of MediaPipe's 478 (or, scheme "lmk68", the 68-point set) on each mesh."""
-    faces, bary = getattr(asset, f"{scheme}_faces"), getattr(asset, f"{scheme}_bary")
-    tri = meshes[:, asset.faces[faces[list(ids)]]]
-    return np.einsum("blkc,lk->blc", tri, bary[list(ids)])
-
-
-def _opening(asset, meshes: np.ndarray, pairs) -> np.ndarray:
-    """Mean distance of upper/lower 68-point landmark pairs on each mesh, in metres."""
-    points = mesh_points(asset, meshes, [k for pair in pairs for k in pair], "lmk68").reshape(len(meshes), -1, 2, 3)
-    return np.linalg.norm(points[:, :, 0] - points[:, :, 1], axis=2).mean(1)
-
-
-def states(asset, meshes: np.ndarray, neutrals: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-sample booleans: each eye closed, mouth open (read off the mesh the same way for truth and prediction)."""
-    out = {f"blink_{side}": _opening(asset, meshes, pairs) < CLOSED_FRACTION * _opening(asset, neutrals, pairs)
-           for side, pairs in EYE_LIDS_68.items()}
-    out["mouth_open"] = _opening(asset, meshes, (INNER_LIPS_68,)) * 1000 > MOUTH_OPEN_MM
-    return out
 
 
 def confusion(truth: np.ndarray, pred: np.ndarray) -> dict[str, int]:

@@ -18,12 +18,13 @@ def _gap(points: np.ndarray, pairs) -> np.ndarray:
 
 
 def states(asset, meshes: np.ndarray, neutral: np.ndarray) -> dict[str, np.ndarray]:
-    """Per frame (T,) bool of `blink_right`, `blink_left` and `mouth_open`, for meshes (T, V, 3) of an identity
-    whose neutral is `neutral` (V, 3), metres."""
+    """Per frame (T,) bool of `blink_right`, `blink_left` and `mouth_open`, for meshes (T, V, 3) whose neutral is
+    `neutral`: (V, 3) for one identity, or (T, V, 3) one per frame; metres."""
     def lmk(v):
         return barycentric_points(np.asarray(v, np.float64), asset.faces, asset.lmk68_faces, asset.lmk68_bary)
 
-    points, rest = lmk(meshes), lmk(np.asarray(neutral)[None])
+    neutral = np.asarray(neutral)
+    points, rest = lmk(meshes), lmk(neutral if neutral.ndim == 3 else neutral[None])
     out = {name: _gap(points, pairs) < CLOSED_FRACTION * _gap(rest, pairs) for name, pairs in LIDS.items()}
     out["mouth_open"] = _gap(points, (INNER_LIPS,)) * 1000.0 > MOUTH_OPEN_MM
     return out
