@@ -68,6 +68,9 @@ def _worker_env() -> dict:
     for name in ("FACECAP_CACHE", "FACECAP_SHARED"):
         if name in os.environ:
             env[name] = os.environ[name]
+    # Ray sets OMP_NUM_THREADS to a task's CPUs (1), and numpy's BLAS with one thread sums some vertex
+    # positions in another order (1 ulp): the driver's own setting keeps the labels those of a local render
+    env["OMP_NUM_THREADS"] = os.environ.get("OMP_NUM_THREADS", str(os.cpu_count() or 1))
     return env
 
 
@@ -120,6 +123,18 @@ def _sample_files(folder: Path, index: int, masks: bool) -> list[tuple[str, byte
         files.append((str(path.relative_to(folder)), path.read_bytes()))
         path.unlink()
     return files
+
+
+def remove_debris_of(out: Path, pid: int) -> int:
+    """Delete the temporary files a dead task's worker (process `pid`) left in `out`; returns how many."""
+    n = 0
+    for sub in (labels.IMAGE_DIR, labels.MASK_DIR, labels.LABEL_DIR):
+        folder = Path(out) / sub
+        for path in folder.iterdir() if folder.is_dir() else ():
+            if labels.temp_writer(sub, path.name) == pid:
+                path.unlink(missing_ok=True)
+                n += 1
+    return n
 
 
 def render_chunk(config: RenderConfig, hdris: dict, asset, indices: list[int], lock_text: str, shared: bool):
@@ -247,6 +262,8 @@ class RayExecutor:
                 except ray.exceptions.RayError as exc:  # its worker or node died: render its missing samples again
                     del running[gen]
                     self.failed += 1
+                    if shared and task.origin != "?":
+                        remove_debris_of(config.out, int(task.origin.rsplit(":", 1)[1]))
                     for index in task.left:
                         attempts[index] += 1
                         if attempts[index] >= MAX_ATTEMPTS:

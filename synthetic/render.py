@@ -312,11 +312,12 @@ def _render(job: Job, asset: HeadAsset, log, progress, execute) -> dict:
         nonlocal done, rendered
         done += 1
         rendered += 1
-        rate = rendered / (time.perf_counter() - start)
-        log(f"[synthetic] {done}/{total} done, sample {index:06d} in {seconds:.2f} s{origin}, "
-            f"{rate:.2f} samples/s, eta {(total - done) / rate:.0f} s{'; ' + status if status else ''}", flush=True)
+        per_second = rendered / (time.perf_counter() - start)
+        rate = f"{per_second:.2f} samples/s, eta {(total - done) / per_second:.0f} s"
+        log(f"[synthetic] {done}/{total} done, sample {index:06d} in {seconds:.2f} s{origin}, {rate}"
+            f"{'; ' + status if status else ''}", flush=True)
         if progress is not None:
-            progress.progress(done, total, f"render ({status})" if status else "render")
+            progress.progress(done, total, f"render: {rate}, {status}" if status else "render")
 
     if todo:
         execute(job, asset, todo, report)
