@@ -105,10 +105,15 @@ class World:
             dist.barrier()
 
 
+def launch_rank() -> int:
+    """This process's rank as torchrun set it (0 without torchrun), before or after the process group."""
+    return int(os.environ.get("RANK", "0"))
+
+
 def start(device: str = "cpu") -> World:
     """The world torchrun describes in the environment (one process without it); joins the process group."""
     size = int(os.environ.get("WORLD_SIZE", "1"))
-    world = World(int(os.environ.get("RANK", "0")), size, int(os.environ.get("LOCAL_RANK", "0")))
+    world = World(launch_rank(), size, int(os.environ.get("LOCAL_RANK", "0")))
     if world.distributed and not dist.is_initialized():
         backend = "nccl" if torch.device(device).type == "cuda" else "gloo"
         if backend == "nccl":

@@ -103,8 +103,9 @@ def test_samples_sent_to_the_driver_equal_the_single_process_run(cluster, baseli
 def test_a_killed_worker_ends_with_every_sample_once(cluster, baseline, tmp_path):
     """In the shared-folder mode: the dataset also equals the single-process one."""
     proc = _start(tmp_path, cluster, "--ray-output", "shared")
-    killed, reported = None, []
+    killed, reported, lines = None, [], []
     for line in proc.stdout:
+        lines.append(line)
         match = SAMPLE_LINE.search(line)
         if match:
             reported.append(int(match.group(1)))
@@ -113,6 +114,8 @@ def test_a_killed_worker_ends_with_every_sample_once(cluster, baseline, tmp_path
                 os.kill(killed, signal.SIGKILL)  # a worker of this module's cluster, named by the driver
     assert proc.wait(timeout=300) == 0
     assert killed is not None
+    assert any(f":{killed} died (WorkerCrashedError)" in line for line in lines), "".join(lines)
+    assert "1 failed, 1 retried" in lines[-3] + lines[-2] + lines[-1], "".join(lines[-3:])
     assert sorted(reported) == list(range(COUNT)), "each sample reported exactly once"
     assert_same_dataset(baseline, tmp_path)
 
