@@ -14,6 +14,7 @@ Only `python -m synthetic render --ray` imports this module (the add-on and its 
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import math
 import os
@@ -85,7 +86,13 @@ def connect(address: str, log) -> bool:
             log("[synthetic] no running Ray cluster found: starting a local one")
             address = "local"
     if address == "local":
-        ray.init(address="local", num_cpus=os.cpu_count(), **common)
+        try:
+            ray.init(address="local", num_cpus=os.cpu_count(), **common)
+        except Exception as exc:  # Ray gives its processes a fixed 30 s to register, too short when overloaded
+            if "timed out during startup" not in str(exc):
+                raise
+            raise ConfigError("the local Ray cluster did not start within Ray's 30 s (is the machine overloaded?); "
+                              "run the same command again, or render without --ray") from None
         return True
     if not ray.is_initialized():
         try:
@@ -168,22 +175,36 @@ class Task:
     build_s: float | None = None  # its scene build
 
 
-class RayExecutor:
-    """Renders a job's missing samples on Ray; called by render._render like the local executor."""
+@contextlib.contextmanager
+def session(options: RayOptions, log, progress=None):
+    """Joined to (or running) the cluster for the block: yields the RayExecutor; a local cluster stops after."""
+    local = connect(options.address, log)
+    try:
+        yield RayExecutor(options, local, log, progress)
+    finally:
+        ray.shutdown()
 
-    def __init__(self, options: RayOptions, lock_text: str, log, progress=None):
-        self.options, self.lock_text, self.log, self.progress = options, lock_text, log, progress
+
+class RayExecutor:
+    """Renders a job's missing samples on the cluster this process has joined; called by render._render like
+    the local executor, with the folder's lock held."""
+
+    def __init__(self, options: RayOptions, local: bool, log, progress=None):
+        self.options, self.local, self.log, self.progress = options, local, log, progress
         self.builds: list[float] = []  # scene build per task
         self.firsts: list[float] = []  # first sample per task (Cycles loads its kernels then)
         self.sample_seconds: list[float] = []
         self.failed = self.retried = 0
 
     def __call__(self, job, asset, todo: list[int], report) -> None:
-        local = connect(self.options.address, self.log)
-        try:
-            self._run(job, asset, todo, report, local)
-        finally:
-            ray.shutdown()
+        config = dataclasses.replace(job.config, out=Path(job.config.out).absolute(), workers=1,
+                                     threads=job.config.threads or max(1, math.ceil(self.options.cpus_per_task)))
+        hdris = {name: Path(path).absolute() for name, path in job.hdris.items()}
+        lock_text = (config.out / lock_name(config.shard)).read_text()  # names this run: the tasks check it
+        shared = {"shared": True, "driver": False}.get(self.options.output)
+        if shared is None:
+            shared = self.local or _output_is_shared(config.out / lock_name(config.shard), lock_text)
+        self._run(config, hdris, asset, todo, report, lock_text, shared)
 
     def _slots(self) -> int:
         res = ray.cluster_resources()
@@ -216,13 +237,22 @@ class RayExecutor:
         if self.progress is not None:
             self.progress.log(message)
 
-    def _run(self, job, asset, todo: list[int], report, local: bool) -> None:
-        config = dataclasses.replace(job.config, out=Path(job.config.out).absolute(), workers=1,
-                                     threads=job.config.threads or max(1, math.ceil(self.options.cpus_per_task)))
-        hdris = {name: Path(path).absolute() for name, path in job.hdris.items()}
-        shared = {"shared": True, "driver": False}.get(self.options.output)
-        if shared is None:
-            shared = local or _output_is_shared(config.out / lock_name(config.shard), self.lock_text)
+    def _died(self, task: Task, exc: Exception, attempts: collections.Counter, shared_out: Path | None) -> None:
+        """Count a dead task, remove what its worker left half-written in a shared folder, and stop the run when
+        one of its samples has now died MAX_ATTEMPTS times."""
+        self.failed += 1
+        if shared_out is not None and task.origin != "?":
+            remove_debris_of(shared_out, int(task.origin.rsplit(":", 1)[1]))
+        for index in task.left:
+            attempts[index] += 1
+            if attempts[index] >= MAX_ATTEMPTS:
+                raise RuntimeError(f"sample {index:06d}: {MAX_ATTEMPTS} tasks rendering it died "
+                                   f"(last: {type(exc).__name__}); run the same command again")
+        self._note(f"task on {task.origin} died ({type(exc).__name__}); its {len(task.left)} missing sample(s) go "
+                   "to a new task")
+
+    def _run(self, config: RenderConfig, hdris: dict, asset, todo: list[int], report, lock_text: str,
+             shared: bool) -> None:
         slots = self._slots()
         if slots < 1:
             raise ConfigError(f"the Ray cluster has no room for a task of {self.options.cpus_per_task} CPU(s)"
@@ -248,7 +278,7 @@ class RayExecutor:
                 else:
                     n = self.chunk_size(len(fresh), slots)
                     chunk = [fresh.popleft() for _ in range(min(n, len(fresh)))]
-                running[task_fn.remote(config, hdris, asset_ref, chunk, self.lock_text, shared)] = Task(chunk)
+                running[task_fn.remote(config, hdris, asset_ref, chunk, lock_text, shared)] = Task(chunk)
             ready, _ = ray.wait(list(running), num_returns=1, timeout=5.0)
             for gen in ready:
                 task = running[gen]
@@ -261,16 +291,7 @@ class RayExecutor:
                     raise RuntimeError(f"a render task on {task.origin} failed: {exc.cause!r}") from None
                 except ray.exceptions.RayError as exc:  # its worker or node died: render its missing samples again
                     del running[gen]
-                    self.failed += 1
-                    if shared and task.origin != "?":
-                        remove_debris_of(config.out, int(task.origin.rsplit(":", 1)[1]))
-                    for index in task.left:
-                        attempts[index] += 1
-                        if attempts[index] >= MAX_ATTEMPTS:
-                            raise RuntimeError(f"sample {index:06d}: {MAX_ATTEMPTS} tasks rendering it died "
-                                               f"(last: {type(exc).__name__}); run the same command again") from None
-                    self._note(f"task on {task.origin} died ({type(exc).__name__}); its {len(task.left)} missing "
-                               f"sample(s) go to a new task")
+                    self._died(task, exc, attempts, config.out if shared else None)
                     if task.left:
                         retries.append(task.left)
                     continue

@@ -199,9 +199,8 @@ def lock_name(shard: tuple[int, int]) -> str:
 
 @contextlib.contextmanager
 def render_lock(out: Path, shard: tuple[int, int]):
-    """Hold the lock of this shard of `out` (other shards may render into the same folder); yields the text
-    written into the lock file. The kernel releases it when the holder exits or dies; the lock file stays and
-    names the last holder."""
+    """Hold the lock of this shard of `out` (other shards may render into the same folder). The kernel releases
+    it when the holder exits or dies; the lock file stays and names the last holder."""
     path = Path(out) / lock_name(shard)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -221,13 +220,12 @@ def render_lock(out: Path, shard: tuple[int, int]):
                               f"{holder.get('pid', '?')} on host {holder.get('host', '?')} since "
                               f"{holder.get('since', '?')}; wait for it to finish or stop it, then run this "
                               "command again") from None
-        text = json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                           "since": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")})
         handle.seek(0)
         handle.truncate()
-        handle.write(text)
+        handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                 "since": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}))
         handle.flush()
-        yield text
+        yield
 
 
 def run(config: RenderConfig, log=print, progress=None, cluster=None) -> dict:
@@ -237,17 +235,13 @@ def run(config: RenderConfig, log=print, progress=None, cluster=None) -> dict:
     `progress` (a models.progress.ProgressWriter) also gets the count after each sample and the result.
     `cluster` (a synthetic.ray_render.RayOptions) renders on a Ray cluster instead of local processes."""
     if cluster is not None:
-        from .ray_render import check_options
+        from .ray_render import check_options, session
 
         check_options(config, cluster)
     job, asset = prepare(config)
-    with render_lock(Path(config.out), config.shard) as lock_text:
-        if cluster is None:
-            execute = _execute_locally
-        else:
-            from .ray_render import RayExecutor
-
-            execute = RayExecutor(cluster, lock_text, log, progress)
+    # joining the cluster is the last check: still nothing written
+    with (session(cluster, log, progress) if cluster is not None else contextlib.nullcontext(_execute_locally)) \
+            as execute, render_lock(Path(config.out), config.shard):
         return _render(job, asset, log, progress, execute)
 
 

@@ -115,7 +115,7 @@ def test_a_killed_worker_ends_with_every_sample_once(cluster, baseline, tmp_path
     assert proc.wait(timeout=300) == 0
     assert killed is not None
     assert any(f":{killed} died (WorkerCrashedError)" in line for line in lines), "".join(lines)
-    assert "1 failed, 1 retried" in lines[-3] + lines[-2] + lines[-1], "".join(lines[-3:])
+    assert any("1 failed, 1 retried" in line for line in lines), "".join(lines)
     assert sorted(reported) == list(range(COUNT)), "each sample reported exactly once"
     assert_same_dataset(baseline, tmp_path)
 
