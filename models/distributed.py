@@ -38,6 +38,10 @@ class World:
         device = torch.device(name)
         return torch.device("cuda", self.local_rank) if device.type == "cuda" and self.distributed else device
 
+    def main_only(self, log):
+        """`log` on rank 0, a no-op on the others: one copy of every message."""
+        return log if self.is_main else (lambda *_args, **_kwargs: None)
+
     def broadcast_module(self, module: torch.nn.Module) -> None:
         """Rank 0's parameters and buffers on every rank."""
         if self.distributed:

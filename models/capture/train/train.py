@@ -132,14 +132,10 @@ def train(data: D.SyntheticSet, real, config: TrainConfig, run_dir: Path, cache:
     follows the same schedule at any world size and resumes at another one."""
     world = distributed.start(config.device)
     try:
-        return _train(data, real, config, run_dir, cache, fresh, weights, log if world.is_main else _quiet,
+        return _train(data, real, config, run_dir, cache, fresh, weights, world.main_only(log),
                       show_progress and world.is_main, init_state, extra, world)
     finally:
         distributed.stop(world)
-
-
-def _quiet(*_args, **_kwargs) -> None:
-    pass
 
 
 def _train(data, real, config: TrainConfig, run_dir: Path, cache: Path, fresh: bool, weights: LossWeights, log,
