@@ -54,12 +54,22 @@ def python_for_render(configured: str = "") -> list[str]:
 def render_arguments(s) -> list[str]:
     args = ["render", "--out", bpy.path.abspath(s.out), "--count", str(s.count), "--seed", str(s.seed),
             "--resolution", str(s.resolution), "--samples", str(s.samples), "--shard", s.shard,
-            "--workers", str(s.workers), "--device", s.device, "--progress-json"]
+            "--device", s.device, "--progress-json"]
+    # with Ray the cluster's CPUs set the parallelism: --workers is for local processes only
+    args += ["--ray", s.ray.strip()] if s.ray.strip() else ["--workers", str(s.workers)]
     if s.hdri_dir:
         args += ["--hdri-dir", bpy.path.abspath(s.hdri_dir)]
     if s.masks:
         args.append("--masks")
     return args
+
+
+def job_status(job: Job) -> str:
+    """The progress line: samples done, and on Ray the cluster's rate, ETA and task failures (the stage)."""
+    if not job.total:
+        return "preparing…"
+    cluster = job.stage.partition("render: ")[2]
+    return f"{job.done}/{job.total} samples" + (f" · {cluster}" if cluster else "")
 
 
 class SyntheticRenderSettings(bpy.types.PropertyGroup):
@@ -70,6 +80,9 @@ class SyntheticRenderSettings(bpy.types.PropertyGroup):
     samples: bpy.props.IntProperty(name="Samples", min=1, max=4096, **_default("samples"))
     shard: bpy.props.StringProperty(name="Shard", default="0/1", description="K/N: render indices i % N == K")
     workers: bpy.props.IntProperty(name="Workers", min=1, max=64, **_default("workers"))
+    ray: bpy.props.StringProperty(name="Ray", default="",
+                                  description="Empty: local worker processes. auto, local or a cluster's head "
+                                              "address (host:port): render as Ray tasks (needs ray in the Python)")
     device: bpy.props.EnumProperty(name="Device", items=[(d, d.upper() if d != "auto" else "Auto", "") for d in DEVICES],
                                    **_default("device"))
     hdri_dir: bpy.props.StringProperty(name="Extra HDRIs", subtype="DIR_PATH")
@@ -115,7 +128,7 @@ class SYNTHETIC_OT_render(ModalJob, bpy.types.Operator):
         s = context.scene.synthetic_render
         code = self._job.poll()
         s.progress = self._job.fraction
-        s.status = f"{self._job.done}/{self._job.total} samples" if self._job.total else "preparing…"
+        s.status = job_status(self._job)
         if code is None:
             return None
         if code == 0:
@@ -163,9 +176,11 @@ class SYNTHETIC_PT_panel(bpy.types.Panel):
             return
         col = layout.column()
         col.enabled = not s.running
-        for name in ("out", "count", "seed", "resolution", "samples", "shard", "workers", "device", "hdri_dir",
-                     "masks", "python"):
-            col.prop(s, name)
+        for name in ("out", "count", "seed", "resolution", "samples", "shard", "ray", "workers", "device",
+                     "hdri_dir", "masks", "python"):
+            row = col.row()
+            row.enabled = name != "workers" or not s.ray.strip()  # Ray sizes itself from the cluster
+            row.prop(s, name)
         if s.running:
             layout.progress(factor=s.progress, type="BAR", text=s.status)
             layout.operator(SYNTHETIC_OT_cancel.bl_idname, icon="CANCEL")

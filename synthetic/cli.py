@@ -42,6 +42,25 @@ def _config(a, out, count, seed, shard=(0, 1)) -> RenderConfig:
                         threads=a.threads, flame=a.flame, landmarks=a.landmarks, ict=a.ict)
 
 
+def _ray_options(a):
+    """The --ray options, or None for a local render (then none of them may be given)."""
+    given = [f"--{n.replace('_', '-')}" for n in ("cpus_per_task", "gpus_per_task", "ray_output")
+             if getattr(a, n) is not None]
+    if a.ray is None:
+        if given:
+            raise ConfigError(f"{', '.join(given)} only apply with --ray")
+        return None
+    try:
+        from .ray_render import RayOptions  # imports Ray: only here
+    except ModuleNotFoundError as exc:
+        if exc.name != "ray":
+            raise
+        raise ConfigError("--ray needs the ray package: pip install ray==2.60.0 (requirements.txt)") from None
+
+    return RayOptions(a.ray, 1.0 if a.cpus_per_task is None else a.cpus_per_task,
+                      0.0 if a.gpus_per_task is None else a.gpus_per_task, a.ray_output or "auto")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m synthetic", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -50,6 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--count", required=True, type=int, help="samples in the whole dataset (all shards)")
     r.add_argument("--seed", required=True, type=int)
     r.add_argument("--shard", default="0/1", help="K/N: render indices i with i %% N == K (K from 0)")
+    r.add_argument("--ray", nargs="?", const="auto", default=None, metavar="auto|local|ADDRESS",
+                   help="render as Ray tasks: auto (default) joins a running cluster or starts a local one, local "
+                        "always starts one, or the head's host:port")
+    r.add_argument("--cpus-per-task", type=float, default=None, help="with --ray: CPUs per task (default 1)")
+    r.add_argument("--gpus-per-task", type=float, default=None, help="with --ray: GPUs per task (default 0)")
+    r.add_argument("--ray-output", default=None, choices=("auto", "shared", "driver"),
+                   help="with --ray: tasks write into --out (shared), send samples to this driver which writes "
+                        "them (driver), or auto: shared when every node sees --out")
     _add_render_options(r)
     add_progress_argument(r)
     q = sub.add_parser("sequence", help="the capture benchmark's multi-view range-of-motion sequences (resumable)")
@@ -87,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
 
             progress = ProgressWriter.claim_stdout() if args.progress_json else None
             try:
-                run(_config(args, args.out, args.count, args.seed, parse_shard(args.shard)), progress=progress)
+                run(_config(args, args.out, args.count, args.seed, parse_shard(args.shard)), progress=progress,
+                    cluster=_ray_options(args))
             except BaseException as exc:  # reported to the job runner, then handled below as before
                 if progress is not None:
                     progress.error(str(exc) if isinstance(exc, ConfigError) else f"{type(exc).__name__}: {exc}")

@@ -109,56 +109,70 @@ def _threads(config: RenderConfig) -> int:
     return config.threads or max(1, (os.cpu_count() or 1) // config.workers)
 
 
-def worker(config: RenderConfig, hdris: dict[str, Path], indices: list[int], report, asset=None) -> None:
-    """Build the scene once, then render `indices`; report(index, seconds) after each sample."""
-    import numpy as np
+class SampleRenderer:
+    """The scene of one process, built once; renders samples by index into a dataset folder (image and mask
+    first, then the label, each by atomic rename)."""
 
-    from models.head import HeadModel
+    def __init__(self, config: RenderConfig, hdris: dict[str, Path], asset: HeadAsset | None = None):
+        from models.head import HeadModel
 
-    from . import occluders
-    from .annotate import label_arrays, label_meta
-    from .camera import frame_face
-    from .posing import head_statics, pose_sample
-    from .sampling import sample_params
-    from .scene import SyntheticScene
-    from .scene_render import RenderSettings
+        from .posing import head_statics
+        from .scene import SyntheticScene
+        from .scene_render import RenderSettings
 
-    parent = os.getppid()
-    asset = asset if asset is not None else load_asset(config)
-    model = HeadModel(asset)
-    statics = head_statics(asset)
-    scene = SyntheticScene(asset, hdris, RenderSettings(config.resolution, config.samples, config.denoise,
-                                                        config.transparent, config.device, _threads(config),
-                                                        config.masks))
-    names = list(hdris)
-    for index in indices:
-        if config.workers > 1 and os.getppid() != parent:
-            return  # the parent died: stop instead of rendering on as an orphan
-        start = time.perf_counter()
-        p = sample_params(config.seed, index, asset.n_identity, names, occluders=config.occluders)
-        posed = pose_sample(model, statics, p)
+        self.config, self.hdris, self.names = config, hdris, list(hdris)
+        self.asset = asset if asset is not None else load_asset(config)
+        self.model = HeadModel(self.asset)
+        self.statics = head_statics(self.asset)
+        self.scene = SyntheticScene(self.asset, hdris, RenderSettings(
+            config.resolution, config.samples, config.denoise, config.transparent, config.device,
+            _threads(config), config.masks))
+
+    def render(self, index: int, out: Path) -> None:
+        import numpy as np
+
+        from . import occluders
+        from .annotate import label_arrays, label_meta
+        from .camera import frame_face
+        from .posing import pose_sample
+        from .sampling import sample_params
+
+        config, statics = self.config, self.statics
+        p = sample_params(config.seed, index, self.asset.n_identity, self.names, occluders=config.occluders)
+        posed = pose_sample(self.model, statics, p)
         c = p.camera
         cam = frame_face(posed.vertices[statics.face_points].astype(np.float64), c.focal_mm, c.sensor_mm,
                          config.resolution, c.face_fraction, c.offset, c.azimuth_deg, c.elevation_deg, c.roll_deg)
         occ = occluders.place(p.occluder, posed.head_rotation, posed.eye_centres,
                               posed.vertices[statics.face_points], cam.centre)
-        scene.apply(p, posed, cam, occ)
-        vis68 = scene.visibility(posed.lmk68, cam)
-        vis478 = scene.visibility(posed.mp478, cam)
+        self.scene.apply(p, posed, cam, occ)
+        vis68 = self.scene.visibility(posed.lmk68, cam)
+        vis478 = self.scene.visibility(posed.mp478, cam)
         arrays = label_arrays(p, posed, cam, statics, vis68, vis478)
-        meta = label_meta(p, cam, hdris[p.lighting.hdri].name if p.lighting.hdri else "")
-        image = labels.image_path(config.out, index)
+        meta = label_meta(p, cam, self.hdris[p.lighting.hdri].name if p.lighting.hdri else "")
+        image = labels.image_path(out, index)
         image.parent.mkdir(parents=True, exist_ok=True)
         tmp = labels.temp_path(image)
         mask_tmp = None
         if config.masks:
-            labels.mask_path(config.out, index).parent.mkdir(parents=True, exist_ok=True)
-            mask_tmp = labels.temp_path(labels.mask_path(config.out, index))
-        mask_written = scene.render(tmp, mask_tmp)
-        for written, final in ((mask_written, labels.mask_path(config.out, index)), (tmp, image)):
+            labels.mask_path(out, index).parent.mkdir(parents=True, exist_ok=True)
+            mask_tmp = labels.temp_path(labels.mask_path(out, index))
+        mask_written = self.scene.render(tmp, mask_tmp)
+        for written, final in ((mask_written, labels.mask_path(out, index)), (tmp, image)):
             if written is not None:
                 commit(written, final)
-        labels.write_label(config.out, index, arrays, meta)
+        labels.write_label(out, index, arrays, meta)
+
+
+def worker(config: RenderConfig, hdris: dict[str, Path], indices: list[int], report, asset=None) -> None:
+    """Build the scene once, then render `indices`; report(index, seconds) after each sample."""
+    parent = os.getppid()
+    renderer = SampleRenderer(config, hdris, asset)
+    for index in indices:
+        if config.workers > 1 and os.getppid() != parent:
+            return  # the parent died: stop instead of rendering on as an orphan
+        start = time.perf_counter()
+        renderer.render(index, config.out)
         report(index, time.perf_counter() - start)
 
 
@@ -214,17 +228,54 @@ def render_lock(out: Path, shard: tuple[int, int]):
         yield
 
 
-def run(config: RenderConfig, log=print, progress=None) -> dict:
+def run(config: RenderConfig, log=print, progress=None, cluster=None) -> dict:
     """Render what is missing; returns the final manifest. Raises ConfigError, before anything is written, on
     bad input.
 
-    `progress` (a models.progress.ProgressWriter) also gets the count after each sample and the result."""
+    `progress` (a models.progress.ProgressWriter) also gets the count after each sample and the result.
+    `cluster` (a synthetic.ray_render.RayOptions) renders on a Ray cluster instead of local processes."""
+    if cluster is not None:
+        from .ray_render import check_options, session
+
+        check_options(config, cluster)
     job, asset = prepare(config)
-    with render_lock(Path(config.out), config.shard):
-        return _render(job, asset, log, progress)
+    # joining the cluster is the last check: still nothing written
+    with (session(cluster, log, progress) if cluster is not None else contextlib.nullcontext(_execute_locally)) \
+            as execute, render_lock(Path(config.out), config.shard):
+        return _render(job, asset, log, progress, execute)
 
 
-def _render(job: Job, asset: HeadAsset, log, progress) -> dict:
+def _execute_locally(job: Job, asset: HeadAsset, todo: list[int], report) -> None:
+    """Render `todo` in this process, or in `config.workers` spawned processes."""
+    config = job.config
+    if config.workers == 1 or len(todo) == 1:
+        worker(config, job.hdris, todo, report, asset)
+        return
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_spawned_worker, args=(config, job.hdris, todo[w::config.workers], queue,
+                                                        _clean_path()))
+             for w in range(config.workers) if todo[w::config.workers]]
+    for proc in procs:
+        proc.start()
+    try:
+        running = len(procs)
+        while running:
+            kind, index, value = queue.get()
+            if kind == "done":
+                report(index, value)
+            elif kind == "exit":
+                running -= 1
+            else:
+                raise RuntimeError(f"a render worker failed: {value}")
+    finally:
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()
+            proc.join()
+
+
+def _render(job: Job, asset: HeadAsset, log, progress, execute) -> dict:
     config = job.config
     out = Path(config.out)
     labels.clean_debris(out)
@@ -242,48 +293,28 @@ def _render(job: Job, asset: HeadAsset, log, progress) -> dict:
     done = total - len(todo)
     if todo:
         labels.write_manifest(out, config.shard, job.manifest)
-    log(f"[synthetic] {done}/{total} done, {len(todo)} to render with {config.workers} worker(s), "
-        f"{_threads(config)} thread(s) each")
+    where = (f"with {config.workers} worker(s), {_threads(config)} thread(s) each" if execute is _execute_locally
+             else "on Ray")
+    log(f"[synthetic] {done}/{total} done, {len(todo)} to render {where}")
     if progress is not None:
         progress.progress(done, total, "render")
     start = time.perf_counter()
     rendered = 0
 
-    def report(index, seconds):
+    def report(index, seconds, origin="", status=""):
+        """After each sample; `origin` names where it rendered, `status` is the cluster's state (Ray)."""
         nonlocal done, rendered
         done += 1
         rendered += 1
-        rate = (time.perf_counter() - start) / rendered
-        log(f"[synthetic] {done}/{total} done, sample {index:06d} in {seconds:.2f} s, "
-            f"eta {rate * (total - done):.0f} s", flush=True)
+        per_second = rendered / (time.perf_counter() - start)
+        rate = f"{per_second:.2f} samples/s, eta {(total - done) / per_second:.0f} s"
+        log(f"[synthetic] {done}/{total} done, sample {index:06d} in {seconds:.2f} s{origin}, {rate}"
+            f"{'; ' + status if status else ''}", flush=True)
         if progress is not None:
-            progress.progress(done, total, "render")
+            progress.progress(done, total, f"render: {rate}, {status}" if status else "render")
 
-    if todo and (config.workers == 1 or len(todo) == 1):
-        worker(config, job.hdris, todo, report, asset)
-    elif todo:
-        ctx = multiprocessing.get_context("spawn")
-        queue = ctx.Queue()
-        procs = [ctx.Process(target=_spawned_worker, args=(config, job.hdris, todo[w::config.workers], queue,
-                                                            _clean_path()))
-                 for w in range(config.workers) if todo[w::config.workers]]
-        for proc in procs:
-            proc.start()
-        try:
-            running = len(procs)
-            while running:
-                kind, index, value = queue.get()
-                if kind == "done":
-                    report(index, value)
-                elif kind == "exit":
-                    running -= 1
-                else:
-                    raise RuntimeError(f"a render worker failed: {value}")
-        finally:
-            for proc in procs:
-                if proc.is_alive():
-                    proc.terminate()
-                proc.join()
+    if todo:
+        execute(job, asset, todo, report)
     missing = [i for i in job.indices if labels.sample_problem(out, i, config.resolution, config.masks)]
     if missing:
         raise RuntimeError(f"{len(missing)} samples are still missing (first {missing[0]}); run the same command again")

@@ -9,7 +9,7 @@ bpy = pytest.importorskip("bpy")
 
 from synthetic import labels  # noqa: E402
 from synthetic.cli import build_parser  # noqa: E402
-from blender_addon.dataset_panel import DEVICES, register, render_arguments, unregister  # noqa: E402
+from blender_addon.dataset_panel import DEVICES, job_status, register, render_arguments, unregister  # noqa: E402
 from blender_addon.jobs import Job  # noqa: E402
 from synthetic.config import DEVICES as GENERATOR_DEVICES  # noqa: E402
 
@@ -34,6 +34,21 @@ def test_register_and_arguments(registered, tmp_path):
     assert args.masks and args.device == "auto" and args.progress_json
     assert Path(args.out) == tmp_path
     assert DEVICES == GENERATOR_DEVICES  # one device list, the generator's
+    assert args.ray is None
+    s.ray = "10.0.0.5:6379"
+    args = build_parser().parse_args(render_arguments(s))
+    assert args.ray == "10.0.0.5:6379" and args.workers == 1  # the cluster sets the parallelism
+
+
+def test_status_shows_the_clusters_progress():
+    class Running:
+        done, total, stage = 3, 10, "render: 1.50 samples/s, eta 5 s, 2 task(s) running, 1 failed, 1 retried"
+
+    assert job_status(Running) == "3/10 samples · 1.50 samples/s, eta 5 s, 2 task(s) running, 1 failed, 1 retried"
+    Running.stage = "render"
+    assert job_status(Running) == "3/10 samples"
+    Running.total = 0
+    assert job_status(Running) == "preparing…"
 
 
 def _wait(job, until, timeout=120):

@@ -33,6 +33,7 @@ def _train(a) -> None:
 
     from models.capture.train import data as D
     from models.capture.train import real as R
+    from models import distributed
     from models.capture.train.export import export
     from models.capture.train.targets import dataset_key, load_targets
     from models.capture.train.train import PRESETS, run_dir_for, train
@@ -52,6 +53,8 @@ def _train(a) -> None:
     print(f"training on {len(data)} synthetic samples and {0 if real is None else len(real)} real frames; "
           f"run {run_dir}")
     run_dir = train(data, real, config, run_dir, cache, fresh=a.fresh)
+    if distributed.launch_rank() != 0:  # under torchrun only rank 0 exports
+        return
     export(run_dir / "best.pt", a.out, a.name, a.semantic_dir,
            info={"data": str(a.data), "samples": len(data), "real_frames": 0 if real is None else len(real)})
 

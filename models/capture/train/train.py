@@ -1,4 +1,6 @@
-"""Training loop of the capture model: progress bar with ETA, periodic validation, atomic checkpoints, resume."""
+"""Training loop of the capture model: progress bar with ETA, periodic validation, atomic checkpoints, resume;
+data-parallel under torchrun (models.distributed: each rank draws its share of every batch from its own stream,
+rank 0 writes)."""
 from __future__ import annotations
 
 import dataclasses
@@ -11,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from models import distributed
 from models.atomic_io import atomic_write
 from models.checkpoints import Checkpoints
 from models.capture.crop import CropJitter
@@ -70,7 +73,9 @@ def to_tensors(batch: D.Batch, device) -> dict:
             "rotation": t(batch.rotation), "gaze": t(batch.gaze), "n_synthetic": batch.n_synthetic}
 
 
-def train_step(net: CaptureNet, opt, batch: D.Batch, weights: LossWeights, device) -> dict[str, float]:
+def train_step(net: CaptureNet, opt, batch: D.Batch, weights: LossWeights, device,
+               world: distributed.World = distributed.World(), share: float = 1.0) -> dict[str, float]:
+    """One step on the gradient averaged over the ranks (`share`: see World.average_gradients)."""
     b = to_tensors(batch, device)
     out = net(b["images"])
     out["domain"] = net.domain(out["features"])
@@ -78,7 +83,9 @@ def train_step(net: CaptureNet, opt, batch: D.Batch, weights: LossWeights, devic
     loss = total(terms, weights)
     opt.zero_grad(set_to_none=True)
     loss.backward()
+    world.average_gradients(net, share)
     opt.step()
+    world.broadcast_buffers(net)  # BatchNorm statistics: rank 0's, as DDP keeps them
     return {"loss": float(loss.detach()), **{k: float(v.detach()) for k, v in terms.items()}}
 
 
@@ -120,41 +127,65 @@ def build_net(config: TrainConfig, cache: Path, log=print) -> CaptureNet:
 def train(data: D.SyntheticSet, real, config: TrainConfig, run_dir: Path, cache: Path, fresh: bool = False,
           weights: LossWeights = LossWeights(), log=print, show_progress: bool = True, init_state: dict | None = None,
           extra: dict | None = None) -> Path:
-    """Train (or resume) a run; returns its directory holding `last.pt` and `best.pt`."""
+    """Train (or resume) a run; returns its directory holding `last.pt` and `best.pt`. Under torchrun every
+    rank calls this; `config.batch` and `real_batch` stay the global batch, split over the ranks, so a run
+    follows the same schedule at any world size and resumes at another one."""
+    world = distributed.start(config.device)
+    try:
+        return _train(data, real, config, run_dir, cache, fresh, weights, world.main_only(log),
+                      show_progress and world.is_main, init_state, extra, world)
+    finally:
+        distributed.stop(world)
+
+
+def _train(data, real, config: TrainConfig, run_dir: Path, cache: Path, fresh: bool, weights: LossWeights, log,
+           show_progress: bool, init_state: dict | None, extra: dict | None, world: distributed.World) -> Path:
     from tqdm import tqdm
 
     torch.set_num_threads(max(1, config.threads))
-    device = torch.device(config.device)
+    device = world.device(config.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("this preset needs a CUDA GPU and torch sees none; use --preset cpu")
+    if config.batch < world.size:
+        raise ValueError(f"batch {config.batch} cannot be split over {world.size} processes; use at most "
+                         f"{config.batch} (--nproc-per-node x --nnodes)")
+    batch, real_batch = world.share(config.batch), world.share(config.real_batch)
+    share = batch * world.size / config.batch  # this rank's share of the gradient average
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write(run_dir / "config.json", lambda h: h.write(json.dumps(dataclasses.asdict(config), indent=1).encode()))
+    if world.is_main:
+        atomic_write(run_dir / "config.json",
+                     lambda h: h.write(json.dumps(dataclasses.asdict(config), indent=1).encode()))
     train_rows, val_rows = split(len(data), config.val_fraction)
     train_set, val_set = data.subset(train_rows), data.subset(val_rows)
-    net = build_net(config, cache, log) if init_state is None else CaptureNet(config.backbone)
+    with world.main_first():  # rank 0 unpacks the ImageNet weights into the cache, the others read them
+        net = build_net(config, cache, log) if init_state is None else CaptureNet(config.backbone)
     if init_state is not None:
         net.load_state_dict(init_state)
     net = net.to(device).train()
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    rng = np.random.default_rng(TRAIN_SEED)
-    step, elapsed, best, history = 0, 0.0, math.inf, []
+    step, elapsed, best, history, saved_rngs = 0, 0.0, math.inf, [], None
     last = run_dir / "last.pt"
-    if last.is_file() and not fresh:
+    if world.agree(last.is_file() and not fresh):
         ck = torch.load(last, map_location=device, weights_only=False)
         net.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
-        rng.bit_generator.state = ck["rng"]
+        saved_rngs = ck.get("rank_rngs", [ck["rng"]])
         step, elapsed, best, history = ck["step"], ck["elapsed"], ck["best"], ck["history"]
-        log(f"resuming {run_dir} at step {step} ({elapsed / 60:.1f} min trained)")
+        log(f"resuming {run_dir} at step {step} ({elapsed / 60:.1f} min trained"
+            + (f", {len(saved_rngs)} process(es) then, {world.size} now)" if len(saved_rngs) != world.size else ")"))
+    rng = distributed.rank_rng(TRAIN_SEED, world, saved_rngs, step)
+    world.broadcast_module(net)
 
     def save(path: Path):
-        obj = {"model": net.state_dict(), "optimizer": opt.state_dict(), "rng": rng.bit_generator.state,
-               "step": step, "elapsed": elapsed, "best": checkpoints.best, "history": history,
-               "config": dataclasses.asdict(config), **(extra or {})}
-        atomic_write(path, lambda handle: torch.save(obj, handle))
+        rngs = world.gather(rng.bit_generator.state)
+        if world.is_main:
+            obj = {"model": net.state_dict(), "optimizer": opt.state_dict(), "rng": rngs[0], "rank_rngs": rngs,
+                   "step": step, "elapsed": elapsed, "best": checkpoints.best, "history": history,
+                   "config": dataclasses.asdict(config), **(extra or {})}
+            atomic_write(path, lambda handle: torch.save(obj, handle))
 
-    checkpoints = Checkpoints(run_dir, save, config.checkpoint_every_s, best)
+    checkpoints = Checkpoints(run_dir, save, config.checkpoint_every_s, best, world)
 
     budget = config.minutes * 60
     progress = max(step / config.steps, elapsed / budget)
@@ -162,15 +193,15 @@ def train(data: D.SyntheticSet, real, config: TrainConfig, run_dir: Path, cache:
                mininterval=2.0, bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}")
     t0 = time.monotonic() - elapsed
     running: dict[str, float] = {}
-    n_real = config.real_batch if real is not None and len(real) else 0
+    n_real = real_batch if real is not None and len(real) else 0
     while progress < 1.0:
         lr = learning_rate(config, step, progress)
         for g in opt.param_groups:
             g["lr"] = lr
-        batch = D.make_batch(train_set, real, config.batch, n_real, config.resolution, rng, CropJitter(), Augment())
-        terms = train_step(net, opt, batch, weights, device)
+        terms = train_step(net, opt, D.make_batch(train_set, real, batch, n_real, config.resolution, rng,
+                                                  CropJitter(), Augment()), weights, device, world, share)
         step += 1
-        elapsed = time.monotonic() - t0
+        elapsed = world.agree(time.monotonic() - t0)
         progress = max(step / config.steps, elapsed / budget)
         for k, v in terms.items():
             running[k] = v if k not in running else 0.95 * running[k] + 0.05 * v

@@ -1,4 +1,5 @@
-"""Training loop: progress bar, periodic validation, atomic checkpoints, resume."""
+"""Training loop: progress bar, periodic validation, atomic checkpoints, resume; data-parallel under torchrun
+(models.distributed: each rank draws its share of every batch from its own stream, rank 0 writes)."""
 from __future__ import annotations
 
 import dataclasses
@@ -12,6 +13,7 @@ import numpy as np
 import torch
 
 from models.atomic_io import atomic_write, write_text
+from models import distributed
 from models.checkpoints import Checkpoints
 from models.vocab import arkit
 from models.semantic import data as D
@@ -118,46 +120,73 @@ def validate(model, val: ValidationSet, device, chunk: int = 32) -> dict[str, fl
 
 def train(asset, config: TrainConfig, cache_dir: Path, run_dir: Path | None = None, fresh: bool = False,
           sampler=None, log=print, show_progress: bool = True) -> Path:
-    """Train (or resume) a run; returns its directory holding ``last.pt`` and ``best.pt``."""
+    """Train (or resume) a run; returns its directory holding ``last.pt`` and ``best.pt``. Under torchrun every
+    rank calls this; `config.batch` (and `cycle_batch`) stay the global batch, split over the ranks, so a run
+    follows the same schedule at any world size and resumes at another one."""
+    world = distributed.start(config.device)
+    try:
+        return _train(asset, config, cache_dir, run_dir, fresh, sampler, world.main_only(log),
+                      show_progress and world.is_main, world)
+    finally:
+        distributed.stop(world)
+
+
+def _train(asset, config: TrainConfig, cache_dir: Path, run_dir, fresh: bool, sampler, log, show_progress: bool,
+           world: distributed.World) -> Path:
     from tqdm import tqdm
 
     torch.set_num_threads(max(1, config.threads))
-    device = torch.device(config.device)
+    device = world.device(config.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("this configuration needs a CUDA GPU and torch sees none; use --preset cpu")
+    if config.batch < world.size:
+        raise ValueError(f"batch {config.batch} cannot be split over {world.size} processes; use at most "
+                         f"{config.batch} (--nproc-per-node x --nnodes)")
+    rank_config = dataclasses.replace(config, batch=world.share(config.batch),
+                                      cycle_batch=max(1, world.share(config.cycle_batch)))
+    weight = rank_config.batch * world.size / config.batch  # this rank's share of the gradient average
     cache_dir = Path(cache_dir)
     sampler = sampler or D.default_sampler(p_blink=config.p_blink)
     run_dir = Path(run_dir) if run_dir else run_dir_for(config, D.asset_digest(asset), cache_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_text(run_dir / "config.json", json.dumps(dataclasses.asdict(config), indent=1))
+    if world.is_main:
+        write_text(run_dir / "config.json", json.dumps(dataclasses.asdict(config), indent=1))
 
     torch.manual_seed(D.TRAIN_SEED)
-    model = build_model(asset, cache_dir, config.linear_paths).to(device)
+    with world.main_first():  # rank 0 builds the cached hierarchy and pools, the others read them
+        model = build_model(asset, cache_dir, config.linear_paths).to(device)
+        log(f"building identity pool ({config.pool} identities, cached after the first time)")
+        pool = D.load_pool(asset, config.pool, D.TRAIN_SEED, cache_dir, config.identity_sigma)
+        val = make_validation(asset, config, sampler, cache_dir)
     weights = dataclasses.replace(LossWeights(), space=config.space_weight)
     losses = Losses(asset.faces, asset.n_vertices, lid_pairs(asset), weights).to(device)
     opt, lr_scales = make_optimizer(model, config)
-    log(f"building identity pool ({config.pool} identities, cached after the first time)")
-    pool = D.load_pool(asset, config.pool, D.TRAIN_SEED, cache_dir, config.identity_sigma)
     stream = D.TrainingStream(pool, asset.shape_names, sampler, D.TRAIN_SEED)
     space = ExpressionSpace(pool.shapes) if losses.weights.space else None
-    val = make_validation(asset, config, sampler, cache_dir)
 
     step, elapsed, best, history = 0, 0.0, math.inf, []
     last = run_dir / "last.pt"
-    resuming = last.is_file() and not fresh
+    resuming = bool(world.agree(last.is_file() and not fresh))
     if config.linear_paths and not resuming:
         start_linear_paths(model, asset, pool, sampler, config, log)
+    saved_rngs = None
     if resuming:
-        step, elapsed, best, history = resume(last, model, opt, stream, device)
-        log(f"resuming {run_dir} at step {step} ({elapsed / 60:.1f} min trained)")
+        step, elapsed, best, history, saved_rngs = resume(last, model, opt, device)
+        log(f"resuming {run_dir} at step {step} ({elapsed / 60:.1f} min trained"
+            + (f", {len(saved_rngs)} process(es) then, {world.size} now)" if len(saved_rngs) != world.size else ")"))
+    stream.rng = distributed.rank_rng(D.TRAIN_SEED, world, saved_rngs, step)
+    world.broadcast_module(model)
 
     def save(path: Path):
-        atomic_torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "rng": stream.rng.bit_generator.state,
-                           "step": step, "elapsed": elapsed, "best": checkpoints.best, "history": history,
-                           "config": dataclasses.asdict(config), "asset": D.asset_digest(asset),
-                           "template": np.asarray(asset.template), "faces": np.asarray(asset.faces)}, path)
+        rngs = world.gather(stream.rng.bit_generator.state)
+        if world.is_main:
+            atomic_torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "rng": rngs[0],
+                               "rank_rngs": rngs, "step": step, "elapsed": elapsed, "best": checkpoints.best,
+                               "history": history, "config": dataclasses.asdict(config),
+                               "asset": D.asset_digest(asset), "template": np.asarray(asset.template),
+                               "faces": np.asarray(asset.faces)}, path)
 
-    checkpoints = Checkpoints(run_dir, save, config.checkpoint_every_s, best)
+    checkpoints = Checkpoints(run_dir, save, config.checkpoint_every_s, best, world)
 
     budget = config.minutes * 60
     progress = max(step / config.steps, elapsed / budget)
@@ -169,9 +198,9 @@ def train(asset, config: TrainConfig, cache_dir: Path, run_dir: Path | None = No
     while progress < 1.0:
         lr = learning_rate(config, step, progress)
         terms, loss = optimise(model, losses, opt, [lr * scale for scale in lr_scales],
-                               stream.next(config.batch), config, device, space)
+                               stream.next(rank_config.batch), rank_config, device, space, world, weight)
         step += 1
-        elapsed = time.monotonic() - t0
+        elapsed = world.agree(time.monotonic() - t0)
         progress = max(step / config.steps, elapsed / budget)
         for k, v in terms.items():
             x = float(v.detach())
@@ -192,14 +221,17 @@ def train(asset, config: TrainConfig, cache_dir: Path, run_dir: Path | None = No
     return run_dir
 
 
-def optimise(model, losses: Losses, opt, lrs: list[float], batch: D.Batch, config: TrainConfig, device, space):
-    """One optimiser step at the given learning rate of each parameter group; returns (terms, total loss)."""
+def optimise(model, losses: Losses, opt, lrs: list[float], batch: D.Batch, config: TrainConfig, device, space,
+             world: distributed.World = distributed.World(), weight: float = 1.0):
+    """One optimiser step at the given learning rate of each parameter group, on the gradient averaged over the
+    ranks (`weight`: this rank's share, see World.average_gradients); returns (terms, total loss)."""
     for g, lr in zip(opt.param_groups, lrs):
         g["lr"] = lr
     terms = train_step(model, losses, batch, config, device, space)
     loss = losses.total(terms)
     opt.zero_grad(set_to_none=True)
     loss.backward()
+    world.average_gradients(model, weight)
     opt.step()
     return terms, loss
 
@@ -226,13 +258,13 @@ def start_linear_paths(model, asset, pool: D.IdentityPool, sampler, config: Trai
         f"{identity.explained:.4%} of the identity variance")
 
 
-def resume(last: Path, model, opt, stream: D.TrainingStream, device):
-    """Load a checkpoint's model, optimizer and stream state; returns (step, elapsed, best, history)."""
+def resume(last: Path, model, opt, device):
+    """Load a checkpoint's model and optimizer; returns (step, elapsed, best, history, the data streams' states
+    per rank of the run that wrote it)."""
     ck = torch.load(last, map_location=device, weights_only=False)
     model.load_state_dict(ck["model"])
     opt.load_state_dict(ck["optimizer"])
-    stream.rng.bit_generator.state = ck["rng"]
-    return ck["step"], ck["elapsed"], ck["best"], ck["history"]
+    return ck["step"], ck["elapsed"], ck["best"], ck["history"], ck.get("rank_rngs", [ck["rng"]])
 
 
 def load_trained(asset, checkpoint: Path, cache_dir: Path, device="cpu", log=None) -> SemanticAutoencoder:
