@@ -7,6 +7,7 @@ Performance into the per-clip cache; its `done` event names the cache file, whic
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import time
 from pathlib import Path
@@ -29,10 +30,15 @@ class AnalysisRequest:
     provider: str = "auto"
     threads: int = 0
     fps: float | None = None  # an image sequence's frame rate
+    identity: tuple[float, ...] | None = None  # the target's identity the neural backend decodes on
 
     def signature(self) -> str:
-        """What the analysis depends on that the user picks: a changed clip, range or backend needs a new one."""
-        return f"{Path(self.video).resolve()}|{self.first}|{self.last}|{self.backend}"
+        """What the analysis depends on that the user picks: a changed clip, range or backend (or, for the neural
+        backend, target identity) needs a new one."""
+        base = f"{Path(self.video).resolve()}|{self.first}|{self.last}|{self.backend}"
+        if self.backend != "neural" or not self.identity:
+            return base
+        return base + "|" + hashlib.sha256(",".join(f"{v:.6g}" for v in self.identity).encode()).hexdigest()[:16]
 
 
 def check_request(req: AnalysisRequest) -> None:
@@ -55,6 +61,8 @@ def arguments(req: AnalysisRequest) -> list[str]:
         args += ["--asset", str(req.asset)]
     if req.model_dir is not None:
         args += ["--model-dir", str(req.model_dir)]
+    if req.backend == "neural" and req.identity:
+        args += ["--identity", ",".join(repr(float(v)) for v in req.identity)]
     return args
 
 
