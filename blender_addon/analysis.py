@@ -62,7 +62,7 @@ def arguments(req: AnalysisRequest) -> list[str]:
     if req.model_dir is not None:
         args += ["--model-dir", str(req.model_dir)]
     if req.backend == "neural" and req.identity:
-        args += ["--identity", ",".join(repr(float(v)) for v in req.identity)]
+        args += ["--identity=" + ",".join(repr(float(v)) for v in req.identity)]  # "=": it may start with "-"
     return args
 
 

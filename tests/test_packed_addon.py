@@ -145,3 +145,15 @@ def test_the_installed_extension_analyses_and_bakes_a_clip_on_its_own(packed_zip
     assert out["action"] == "FaceCap_mediapipe_selfie_segmentation_web" and out["curves"] == out["shape_keys"] > 40
     assert len(out["jaw"]) > 10 and max(out["jaw"]) > 0.01
     assert "neural backend could not load its models" in out["neural"] and "capture_light.json" in out["neural"]
+
+
+def test_the_capture_model_is_packed_with_its_onnx_files_when_it_exists(tmp_path):
+    import build_addon
+
+    for name in build_addon.SEMANTIC_WEIGHTS:
+        (tmp_path / name).write_bytes(b"x")
+    assert [p.name for p in build_addon.weight_files(tmp_path)] == list(build_addon.SEMANTIC_WEIGHTS)
+    (tmp_path / "capture_light.json").write_text(json.dumps({"sha256": {
+        "capture_light.onnx": "a", "capture_light_fp16.onnx": "b", "capture_light.pt": "c"}}))
+    assert [p.name for p in build_addon.weight_files(tmp_path)][-3:] == [
+        "capture_light.json", "capture_light.onnx", "capture_light_fp16.onnx"]  # not the torch checkpoint
