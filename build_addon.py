@@ -45,7 +45,8 @@ SEMANTIC_WEIGHTS = ("semantic.json", "semantic_decoder.onnx", "semantic_expressi
                     "semantic_identity_encoder.onnx", "semantic_model_card.md")
 CAPTURE_META = "capture_light.json"  # the capture model, packed with its ONNX files when it has been trained
 
-# The repacked MediaPipe wheel (a local version label, so that Blender never takes it for the full one).
+# The repacked MediaPipe wheel: a local version label says it is not the published wheel (Blender, which keeps
+# the higher version of two wheels of one name, prefers it to a published 0.10.14 another extension ships: README).
 MEDIAPIPE_LABEL = "facecap1"
 MEDIAPIPE_REQUIRES = ("attrs >=19.1.0", "numpy", "opencv-python-headless", "protobuf <5,>=4.25.3")
 MEDIAPIPE_KEEP_MODELS = ("mediapipe/modules/face_detection/", "mediapipe/modules/face_landmark/")
