@@ -1,12 +1,13 @@
 """FaceCap: facial performance capture onto a FLAME-topology head rig (Blender extension)."""
 import bpy
 
-from . import capture_ops, dataset_panel, operators, panels, preferences
+from . import capture_ops, dataset_panel, interpreter, operators, panels, preferences
 
 _CLASSES = preferences.CLASSES + operators.CLASSES + panels.CLASSES
 
 
 def register():
+    interpreter.use_packed_cache()
     for cls in _CLASSES:
         bpy.utils.register_class(cls)
     capture_ops.register()

@@ -7,6 +7,7 @@ Performance into the per-clip cache; its `done` event names the cache file, whic
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import time
 from pathlib import Path
@@ -30,10 +31,15 @@ class AnalysisRequest:
     threads: int = 0
     fps: float | None = None  # an image sequence's frame rate
     fov_deg: float = 60.0  # the camera's field of view across the wider side (the landmark backend's fit)
+    identity: tuple[float, ...] | None = None  # the target's identity the neural backend decodes on
 
     def signature(self) -> str:
-        """What the analysis depends on that the user picks: a changed clip, range, backend or FOV needs a new one."""
-        return f"{Path(self.video).resolve()}|{self.first}|{self.last}|{self.backend}|{self.fov_deg:g}"
+        """What the analysis depends on that the user picks: a changed clip, range, backend or FOV (or, for the
+        neural backend, target identity) needs a new one."""
+        base = f"{Path(self.video).resolve()}|{self.first}|{self.last}|{self.backend}|{self.fov_deg:g}"
+        if self.backend != "neural" or not self.identity:
+            return base
+        return base + "|" + hashlib.sha256(",".join(f"{v:.6g}" for v in self.identity).encode()).hexdigest()[:16]
 
 
 def check_request(req: AnalysisRequest) -> None:
@@ -57,6 +63,8 @@ def arguments(req: AnalysisRequest) -> list[str]:
         args += ["--asset", str(req.asset)]
     if req.model_dir is not None:
         args += ["--model-dir", str(req.model_dir)]
+    if req.backend == "neural" and req.identity:
+        args += ["--identity=" + ",".join(repr(float(v)) for v in req.identity)]  # "=": it may start with "-"
     return args
 
 

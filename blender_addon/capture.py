@@ -7,6 +7,7 @@
                                           [--no-cache] [--progress-json]
     python -m blender_addon.capture VIDEO --analyse-only [--start N] [--end N] [--backend ...] [--asset FILE]
                                           [--model-dir DIR] [--provider auto|cuda|cpu] [--threads N]
+                                          [--identity B1,B2,...]
 
 VIDEO is a video file, a still image, or a folder / pattern of numbered frames (PNG, JPG, EXR).
 --progress-json prints one JSON object per line on stdout: {"event": "progress", "done", "total", "stage"},
@@ -99,6 +100,9 @@ def parse_args(argv=None):
     p.add_argument("--provider", default="auto", choices=("auto", "cuda", "cpu"),
                    help="ONNX Runtime execution provider of the neural backend")
     p.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads of the neural backend (0: default)")
+    p.add_argument("--identity", default=None, metavar="B1,B2,...",
+                   help="the target's identity coefficients the neural backend decodes on (default: the template's; "
+                        "--rig gives its rig's)")
     p.add_argument("--progress-json", action="store_true")
     return p.parse_args(argv)
 
@@ -162,8 +166,14 @@ def _options(args):
     fit = FitOptions(fov_deg=_fov(args))
     providers = {"auto": None, "cuda": ("CUDAExecutionProvider", "CPUExecutionProvider"),
                  "cpu": ("CPUExecutionProvider",)}[args.provider]
+    identity = None
+    if args.identity:
+        try:
+            identity = tuple(float(v) for v in args.identity.split(","))
+        except ValueError:
+            raise ValueError(f"--identity {args.identity[:40]!r}: give the identity coefficients as numbers b1,b2,...")
     neural = NeuralOptions(weights_dir=str(args.model_dir) if args.model_dir else None, providers=providers,
-                           threads=args.threads)
+                           threads=args.threads, target_identity=identity)
     return CaptureOptions(start=args.start, stop=args.end, fps=args.fps, backend=args.backend,
                           track=TrackOptions(face_box=box), fit=fit, use_cache=not args.no_cache, neural=neural)
 

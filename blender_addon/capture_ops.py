@@ -9,7 +9,7 @@ from pathlib import Path
 import bpy
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
-from . import analysis, bake, capture_scene
+from . import analysis, bake, capture_scene, rig_io
 from .asset_source import asset_file
 from .deps import models_module
 from .interpreter import REPO, module_command
@@ -146,11 +146,21 @@ class FaceCapCaptureSettings(bpy.types.PropertyGroup):
     status: bpy.props.StringProperty(default="", options={"SKIP_SAVE"})
 
 
-def analysis_request(context, s) -> analysis.AnalysisRequest:
+def target_identity(context, s, asset) -> tuple[float, ...] | None:
+    """The identity the neural backend decodes on: the target rig's, else that of the target mesh's neutral
+    (the rig Bake makes for it gets the same); None for the landmark backend, which fits its own."""
+    if s.backend != "neural":
+        return None
+    obj, _ = capture_scene.rig_for_target(s.target, context.active_object, asset, build=False)
+    beta = obj.get("facecap_identity", []) if obj is not None else rig_io.identity_of_mesh(s.target, asset)
+    return tuple(float(v) for v in beta) or None
+
+
+def analysis_request(context, s, identity: tuple[float, ...] | None = None) -> analysis.AnalysisRequest:
     prefs = _preferences(context)
     video, fps = capture_scene.analysis_source(s.clip)
     return analysis.AnalysisRequest(
-        video=video, fps=fps, first=s.first, last=s.last, backend=s.backend, fov_deg=s.fov,
+        video=video, fps=fps, first=s.first, last=s.last, backend=s.backend, fov_deg=s.fov, identity=identity,
         asset=asset_file(prefs.asset_path if prefs else ""),
         model_dir=Path(bpy.path.abspath(prefs.model_dir)) if prefs and prefs.model_dir else None,
         provider=prefs.provider if prefs else "auto", threads=prefs.threads if prefs else 0)
@@ -161,15 +171,16 @@ def clip_name(clip) -> str:
     return capture_scene.clip_path(clip).stem
 
 
-def _cache_matches(context, s) -> bool:
-    return bool(s.cache_path) and s.clip is not None and s.analysed == analysis_request(context, s).signature()
+def _cache_matches(context, s, identity) -> bool:
+    return (bool(s.cache_path) and s.clip is not None
+            and s.analysed == analysis_request(context, s, identity).signature())
 
 
 class AnalysisRun:
     """One analysis job and what it does to the panel's settings at each poll."""
 
-    def __init__(self, context, s):
-        self.request = analysis_request(context, s)
+    def __init__(self, context, s, identity: tuple[float, ...] | None = None):
+        self.request = analysis_request(context, s, identity)
         self.job = analysis.start(module_command(analysis.MODULE), self.request, cwd=REPO)
         self.clock = analysis.Clock()
         s.running, s.cancel_requested, s.progress, s.status = True, False, 0.0, "starting…"
@@ -249,7 +260,7 @@ class FACECAP_OT_analyse(ModalJob, bpy.types.Operator):
             return {"CANCELLED"}
         try:
             capture_scene.rig_for_target(s.target, context.active_object, asset, build=False)
-            self._run = AnalysisRun(context, s)
+            self._run = AnalysisRun(context, s, target_identity(context, s, asset))
         except (RuntimeError, ValueError, OSError) as exc:  # CaptureError, bad request, no interpreter
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
@@ -304,14 +315,14 @@ class FACECAP_OT_bake_capture(bpy.types.Operator):
 
     def execute(self, context):
         s = context.scene.facecap_capture
-        if not _cache_matches(context, s):
-            self.report({"ERROR"}, "the video, frame range, backend or camera FOV changed since the analysis; "
-                                   "press Analyse")
-            return {"CANCELLED"}
         asset = _asset(self, context)
         if asset is None:
             return {"CANCELLED"}
         try:
+            if not _cache_matches(context, s, target_identity(context, s, asset)):
+                self.report({"ERROR"}, "the video, frame range, backend, camera FOV or target changed since the "
+                                       "analysis; press Analyse")
+                return {"CANCELLED"}
             obj, arm = capture_scene.rig_for_target(s.target, context.active_object, asset)
             action, frames = capture_scene.bake_cached(obj, arm, Path(s.cache_path), clip_name(s.clip),
                                                        context.scene, s.start_frame, s.smoothing, s.strength,

@@ -7,6 +7,7 @@ import bpy
 import numpy as np
 
 from . import rig
+from .deps import head, models_module
 
 
 def rig_in_scene():
@@ -20,7 +21,7 @@ def rig_in_scene():
 def open_rig(blend: Path | None, asset):
     """The rig of `blend`: its FaceCap head rig, or a new rig with the identity of its FLAME-topology mesh; without
     `blend` a new mean-face rig in an empty file."""
-    from models.video.errors import CaptureError
+    CaptureError = models_module("video.errors").CaptureError
 
     if blend is None:
         bpy.ops.wm.read_factory_settings(use_empty=True)
@@ -43,7 +44,7 @@ def open_rig(blend: Path | None, asset):
 
 def rig_from_mesh(blend: Path, asset):
     """A new rig with the identity of the file's neutral FLAME-topology mesh (its neutral gives the identity)."""
-    from models.video.errors import CaptureError
+    CaptureError = models_module("video.errors").CaptureError
 
     meshes = [o for o in bpy.data.objects if o.type == "MESH"]
     if not meshes:
@@ -61,7 +62,7 @@ def rig_from_mesh(blend: Path, asset):
 
 def check_flame_mesh(obj, asset) -> None:
     """A one-line CaptureError unless `obj` is a mesh of the asset's (FLAME) topology."""
-    from models.video.errors import CaptureError
+    CaptureError = models_module("video.errors").CaptureError
 
     if obj.type != "MESH" or len(obj.data.vertices) != asset.n_vertices:
         count = len(obj.data.vertices) if obj.type == "MESH" else "no"
@@ -69,22 +70,26 @@ def check_flame_mesh(obj, asset) -> None:
                            "pick a FaceCap rig or a mesh of FLAME topology")
 
 
-def rig_from_object(target, asset, collection=None):
-    """A new rig beside `target`, a mesh of FLAME topology, with the identity its neutral shape gives; the
-    mesh is hidden (kept) and the rig records it as `facecap_source`."""
-    from models.head import HeadModel
-    from models.retarget.solve import identity_of_neutral
-    from models.video.errors import CaptureError
+def identity_of_mesh(target, asset) -> np.ndarray:
+    """The identity coefficients of `target`, a neutral mesh of FLAME topology (world space)."""
+    CaptureError = models_module("video.errors").CaptureError
 
     check_flame_mesh(target, asset)
     co = np.empty(asset.n_vertices * 3, np.float32)
     target.data.vertices.foreach_get("co", co)
     world = np.array(target.matrix_world)
     verts = co.reshape(-1, 3).astype(np.float64) @ world[:3, :3].T + world[:3, 3]
-    beta, residual = identity_of_neutral(HeadModel(asset), verts)
+    beta, residual = models_module("retarget.solve").identity_of_neutral(head.HeadModel(asset), verts)
     if residual > 5.0:
         raise CaptureError(f"{target.name} has FLAME's vertex count but is {residual:.1f} mm from any FLAME "
                            "identity (posed, scaled or another vertex order); pick a neutral FLAME head")
+    return beta
+
+
+def rig_from_object(target, asset, collection=None):
+    """A new rig beside `target`, a mesh of FLAME topology, with the identity its neutral shape gives; the
+    mesh is hidden (kept) and the rig records it as `facecap_source`."""
+    beta = identity_of_mesh(target, asset)
     obj, arm = rig.build_head_rig(asset, beta, name=target.name + "_FaceCap", collection=collection)
     obj["facecap_source"] = target.name
     target.hide_set(True)

@@ -132,7 +132,7 @@ def test_analyse_in_the_background_bake_and_rebake_from_the_cache(addon, session
     assert bpy.ops.facecap.clear_capture() == {"FINISHED"}
     assert "FaceCap_mediapipe_selfie_segmentation_web" not in bpy.data.actions
     s.fov = 45.0  # another camera: the fit differs, so the old analysis no longer matches
-    with pytest.raises(RuntimeError, match="camera FOV changed since the analysis; press Analyse"):
+    with pytest.raises(RuntimeError, match="camera FOV or target changed since the analysis; press Analyse"):
         bpy.ops.facecap.bake_capture()
     s.fov, s.last = 60.0, 31  # another range: the same
     with pytest.raises(RuntimeError, match="press Analyse"):

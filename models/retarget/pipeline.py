@@ -132,12 +132,14 @@ def analyse(video, options: CaptureOptions = CaptureOptions(), progress=None, ca
             asset=None) -> Analysis:
     """`run`, also saying where the result is cached and whether it was read from there."""
     from ..head import AssetError, HeadModel
-    from ..head.build.build import load_head_asset  # builds the asset on first use; the add-on passes `asset`
 
     backend = get_backend(options.backend, options=options.neural if options.backend == "neural" else options.fit)
     frames = open_frames(video, options.start, options.stop, options.fps)
     try:
-        asset = asset or load_head_asset(log=lambda *a: None)
+        if asset is None:  # the development tree builds it on first use; the packed add-on passes its own
+            from ..head.build.build import load_head_asset
+
+            asset = load_head_asset(log=lambda *a: None)
     except AssetError as exc:
         raise CaptureError(str(exc)) from exc
     tracking = track_key(frames, options)
