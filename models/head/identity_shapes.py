@@ -43,10 +43,12 @@ PATCH_SEED = 314159
 PATCH_THRESHOLD = 0.1e-3
 PATCH_RINGS = 1
 # Where folds are looked for: the triangles whose facing fell below FOLD_RISK on FOLD_IDENTITIES random
-# identities (their own seed), plus what each identity's neutral makes risky (fold_repair.FoldRepair).
+# identities (their own seed), grown by FOLD_RINGS rings of edge neighbours, plus what each identity's neutral
+# makes risky (fold_repair.FoldRepair).
 FOLD_IDENTITIES = 100
 FOLD_SEED = 271828
-FOLD_RISK = 0.1
+FOLD_RISK = 0.25
+FOLD_RINGS = 2
 
 
 class BlinkCloser:
@@ -221,7 +223,7 @@ def derivatives_digest(asset: HeadAsset) -> str:
     from . import eyelids, fold_repair, transfer, transfer_patches
 
     h = hashlib.sha256(f"transfer-derivatives-v{DERIVATIVES_VERSION}/step{ASSEMBLY_STEP}/patches{PATCH_IDENTITIES},"
-                       f"{PATCH_SEED},{PATCH_THRESHOLD},{PATCH_RINGS}/folds{FOLD_IDENTITIES},{FOLD_SEED},{FOLD_RISK}".encode())
+                       f"{PATCH_SEED},{PATCH_THRESHOLD},{PATCH_RINGS}/folds{FOLD_IDENTITIES},{FOLD_SEED},{FOLD_RISK},{FOLD_RINGS}".encode())
     for a in (asset.template, asset.faces, asset.identity_basis, asset.blendshapes, asset.head_vertices,
               asset.mirror):
         h.update(np.ascontiguousarray(a).tobytes())
@@ -299,7 +301,7 @@ def fold_candidates(asset: HeadAsset, derivatives: TransferDerivatives) -> np.nd
     shapes = IdentityShapes(asset, derivatives, repair_folds=False)
     betas = np.clip(np.random.default_rng(FOLD_SEED).normal(size=(FOLD_IDENTITIES, asset.n_identity)), -2.5, 2.5)
     low = survey(shapes, lambda beta: neutral_of(asset, beta), asset.skin_faces, betas)
-    return at_risk(low, asset.skin_faces, FOLD_RISK, 0)
+    return at_risk(low, asset.skin_faces, FOLD_RISK, FOLD_RINGS)
 
 
 def load_identity_shapes(asset: HeadAsset, cache: Path | None = None, progress=None) -> IdentityShapes:
