@@ -38,6 +38,17 @@ class World:
         device = torch.device(name)
         return torch.device("cuda", self.local_rank) if device.type == "cuda" and self.distributed else device
 
+    def training_device(self, name: str, batch: int) -> torch.device:
+        """This rank's device for a trainer whose global batch is `batch`, refusing what cannot run: a CUDA
+        preset without a GPU, or fewer samples per step than processes."""
+        device = self.device(name)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError("this preset needs a CUDA GPU and torch sees none; use --preset cpu")
+        if batch < self.size:
+            raise ValueError(f"batch {batch} cannot be split over {self.size} processes; use at most "
+                             f"{batch} (--nproc-per-node x --nnodes)")
+        return device
+
     def main_only(self, log):
         """`log` on rank 0, a no-op on the others: one copy of every message."""
         return log if self.is_main else (lambda *_args, **_kwargs: None)

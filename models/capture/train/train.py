@@ -143,12 +143,7 @@ def _train(data, real, config: TrainConfig, run_dir: Path, cache: Path, fresh: b
     from tqdm import tqdm
 
     torch.set_num_threads(max(1, config.threads))
-    device = world.device(config.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("this preset needs a CUDA GPU and torch sees none; use --preset cpu")
-    if config.batch < world.size:
-        raise ValueError(f"batch {config.batch} cannot be split over {world.size} processes; use at most "
-                         f"{config.batch} (--nproc-per-node x --nnodes)")
+    device = world.training_device(config.device, config.batch)
     batch, real_batch = world.share(config.batch), world.share(config.real_batch)
     share = batch * world.size / config.batch  # this rank's share of the gradient average
     run_dir = Path(run_dir)

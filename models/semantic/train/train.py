@@ -136,12 +136,7 @@ def _train(asset, config: TrainConfig, cache_dir: Path, run_dir, fresh: bool, sa
     from tqdm import tqdm
 
     torch.set_num_threads(max(1, config.threads))
-    device = world.device(config.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("this configuration needs a CUDA GPU and torch sees none; use --preset cpu")
-    if config.batch < world.size:
-        raise ValueError(f"batch {config.batch} cannot be split over {world.size} processes; use at most "
-                         f"{config.batch} (--nproc-per-node x --nnodes)")
+    device = world.training_device(config.device, config.batch)
     rank_config = dataclasses.replace(config, batch=world.share(config.batch),
                                       cycle_batch=max(1, world.share(config.cycle_batch)))
     weight = rank_config.batch * world.size / config.batch  # this rank's share of the gradient average
