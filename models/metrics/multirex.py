@@ -61,8 +61,11 @@ def errors_mm(prediction: np.ndarray, truth: np.ndarray, regions: dict[str, np.n
     return out
 
 
-def _region_ids(regions: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    return {r: np.asarray(regions[r]) for r in REGIONS}
+def _region_means(per_vertex: np.ndarray, regions: dict[str, np.ndarray]) -> dict[str, float]:
+    """Means of per-vertex values (..., V) over each region's vertices, and their mean over the four."""
+    out = {r: float(per_vertex[..., np.asarray(regions[r])].mean()) for r in REGIONS}
+    out["mean"] = float(np.mean([out[r] for r in REGIONS]))
+    return out
 
 
 def jitter_mm(meshes: np.ndarray, regions: dict[str, np.ndarray]) -> dict[str, float]:
@@ -72,10 +75,7 @@ def jitter_mm(meshes: np.ndarray, regions: dict[str, np.ndarray]) -> dict[str, f
     m = np.asarray(meshes, np.float64)
     if len(m) < 3:
         return {r: float("nan") for r in (*REGIONS, "mean")}
-    accel = np.linalg.norm(m[2:] - 2 * m[1:-1] + m[:-2], axis=2) * 1000.0
-    out = {r: float(accel[:, ids].mean()) for r, ids in _region_ids(regions).items()}
-    out["mean"] = float(np.mean([out[r] for r in REGIONS]))
-    return out
+    return _region_means(np.linalg.norm(m[2:] - 2 * m[1:-1] + m[:-2], axis=2) * 1000.0, regions)
 
 
 def view_spread_mm(meshes: np.ndarray, regions: dict[str, np.ndarray]) -> dict[str, float]:
@@ -85,10 +85,7 @@ def view_spread_mm(meshes: np.ndarray, regions: dict[str, np.ndarray]) -> dict[s
     m = np.asarray(meshes, np.float64)
     if len(m) < 2:
         return {r: float("nan") for r in (*REGIONS, "mean")}
-    spread = np.linalg.norm(m - m.mean(0, keepdims=True), axis=3) * 1000.0
-    out = {r: float(spread[:, :, ids].mean()) for r, ids in _region_ids(regions).items()}
-    out["mean"] = float(np.mean([out[r] for r in REGIONS]))
-    return out
+    return _region_means(np.linalg.norm(m - m.mean(0, keepdims=True), axis=3) * 1000.0, regions)
 
 
 def _runs(state: np.ndarray) -> list[tuple[int, int]]:
