@@ -68,15 +68,17 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def clean_debris(out: Path) -> int:
-    """Delete this generator's temporary files left by killed runs (not those of a live process)."""
+def clean_debris(out: Path, abandoned=None, subfolders=(IMAGE_DIR, MASK_DIR, LABEL_DIR, ".")) -> int:
+    """Delete this generator's temporary files whose writer `abandoned(pid)` says is gone (default: a process that
+    no longer runs on this machine; never those of a live process); returns how many."""
+    abandoned = abandoned or (lambda pid: not _alive(pid))
     n = 0
-    for sub in (IMAGE_DIR, MASK_DIR, LABEL_DIR, "."):
+    for sub in subfolders:
         folder = Path(out) / sub
         if folder.is_dir():
             for p in folder.iterdir():
                 pid = temp_writer(sub, p.name)
-                if pid is not None and p.is_file() and not _alive(pid):
+                if pid is not None and p.is_file() and abandoned(pid):
                     p.unlink(missing_ok=True)
                     n += 1
     return n

@@ -133,15 +133,9 @@ def _sample_files(folder: Path, index: int, masks: bool) -> list[tuple[str, byte
 
 
 def remove_debris_of(out: Path, pid: int) -> int:
-    """Delete the temporary files a dead task's worker (process `pid`) left in `out`; returns how many."""
-    n = 0
-    for sub in (labels.IMAGE_DIR, labels.MASK_DIR, labels.LABEL_DIR):
-        folder = Path(out) / sub
-        for path in folder.iterdir() if folder.is_dir() else ():
-            if labels.temp_writer(sub, path.name) == pid:
-                path.unlink(missing_ok=True)
-                n += 1
-    return n
+    """Delete the temporary files a dead task's worker (process `pid`, perhaps on another node) left in `out`'s
+    sample folders; returns how many."""
+    return labels.clean_debris(out, lambda writer: writer == pid, (labels.IMAGE_DIR, labels.MASK_DIR, labels.LABEL_DIR))
 
 
 def render_chunk(config: RenderConfig, hdris: dict, asset, indices: list[int], lock_text: str, shared: bool):
