@@ -107,56 +107,6 @@ def hand():
     return merge(palm, *fingers, thumb)
 
 
-def torso():
-    """Unit shoulders-and-chest: a sphere with a flattened, sloping top and a long, nearly straight lower half
-    (the body continues out of frame, also when the face is small in it)."""
-    v, f = sphere(32, 20)
-    x, y, z = v[:, 0], v[:, 1], v[:, 2]
-    top = y > 0
-    widen = np.where(top, 1.0, 1.0 / np.maximum(np.sqrt(np.clip(1 - y ** 2, 0, 1)), 0.8))  # chest, not an egg
-    x, z = x * widen, z * widen
-    y = np.where(top, y * 0.5 - 0.3 * x ** 2, y * 9.0)
-    return np.stack([x, y, z], 1).astype(np.float32), f
-
-
-COLLAR_MARGIN = 0.008  # metres outside the neck opening (identities differ in neck size)
-COLLAR_ABOVE = 0.03  # metres the collar rises above the opening's slanted plane
-COLLAR_BELOW = 0.10  # metres it reaches down into the shoulders
-
-
-def collar(ring: np.ndarray, n: int = 40) -> np.ndarray:
-    """A crew collar around the neck opening (rest-pose vertices of its boundary `ring`), as an elliptic tube that
-    follows the opening's slant, relative to the ring's centre: hides the neck cut where it meets the shoulders."""
-    centre = ring.mean(0)
-    r = ring - centre
-    half = np.abs(r[:, [0, 2]]).max(0) + COLLAR_MARGIN
-    slope = np.polyfit(r[:, 2], r[:, 1], 1)  # the opening is lower at the front
-    a = np.linspace(0, 2 * np.pi, n, endpoint=False)
-    x, z = half[0] * np.cos(a), half[1] * np.sin(a)
-    y = np.polyval(slope, z)
-    top = np.stack([x, y + COLLAR_ABOVE, z], 1)
-    bottom = np.stack([x, y - COLLAR_BELOW, z], 1)
-    verts = np.concatenate([top, bottom]).astype(np.float32)
-    i = np.arange(n)
-    faces = np.stack([i, (i + 1) % n, (i + 1) % n + n, i + n], 1)
-    return verts, faces
-
-
-TORSO_FOLLOWS_HEAD = 0.5  # fraction of the head's rotation the shoulders take (a body does not roll with the head)
-
-
-def torso_matrix(head_rotation: np.ndarray, neck_ring_centre: np.ndarray, width: float) -> np.ndarray:
-    """Shoulders: an ellipsoid under the neck opening (the collar covers the seam), turned by part of the head's
-    rotation."""
-    from scipy.spatial.transform import Rotation
-
-    rot = Rotation.from_rotvec(Rotation.from_matrix(head_rotation).as_rotvec() * TORSO_FOLLOWS_HEAD).as_matrix()
-    m = np.eye(4)
-    m[:3, :3] = rot @ np.diag([0.25 * width, 0.11, 0.13])
-    m[:3, 3] = neck_ring_centre + rot @ np.array([0.0, -0.035, 0.005])
-    return m
-
-
 SHAPES = {"sphere": sphere(), "cube": box(), "cylinder": cylinder(), "torus": torus()}
 
 

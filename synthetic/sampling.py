@@ -125,8 +125,9 @@ class Occluder:
 class Body:
     shirt_color: tuple[float, float, float]
     shirt_roughness: float
-    width: float  # scale of the shoulders
+    width: float  # scale of the shoulders across
     hair: float  # 0 = bald, else opacity of close-cropped hair on the scalp (in the hair colour)
+    build: float  # scale of the body front to back
 
 
 @dataclasses.dataclass
@@ -209,9 +210,16 @@ def sample_from(ss: np.random.SeedSequence, seed: int, index: int, n_identity: i
                         expression_kind=kind, head_pose_deg=pose, gaze_deg=gaze, camera=camera,
                         lighting=lighting, skin=skin, eyes=eyes, mouth=mouth, occluder=occluder,
                         render_seed=int(r_misc.integers(0, 2**31 - 1)),
-                        body=Body(shirt_color=_color(r_body, 0.02, 0.9), shirt_roughness=float(r_body.uniform(0.6, 1.0)),
-                                  width=float(r_body.uniform(0.9, 1.1)),
-                                  hair=float(r_body.uniform(0.75, 1.0)) if r_body.random() < 0.6 else 0.0))
+                        body=_body(r_body))
+
+
+def _body(r_body: np.random.Generator) -> Body:
+    """Shirt, body size (shoulders 2.5-3 head widths) and scalp hair."""
+    shirt_color, shirt_roughness = _color(r_body, 0.02, 0.9), float(r_body.uniform(0.6, 1.0))
+    width = float(r_body.uniform(0.88, 1.12))
+    hair = float(r_body.uniform(0.75, 1.0)) if r_body.random() < 0.6 else 0.0
+    build = float(np.clip(width * r_body.uniform(0.88, 1.12), 0.85, 1.2))  # broader people tend to be deeper too
+    return Body(shirt_color=shirt_color, shirt_roughness=shirt_roughness, width=width, hair=hair, build=build)
 
 
 def _head_pose(r_pose: np.random.Generator) -> np.ndarray:

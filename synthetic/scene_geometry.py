@@ -8,7 +8,7 @@ from mathutils import Matrix
 
 from models.head import HeadAsset
 
-from . import lashes, materials, occluders
+from . import body, lashes, materials, occluders
 from .camera import CameraPose, to_blender_camera_matrix
 from .masks import eye_local, skin_masks
 from .posing import MOUTH_PROPS, Posed, head_statics
@@ -134,13 +134,15 @@ class SceneGeometry:
 
     def _build_torso(self):
         self.shirt_mat, self.shirt_graph = materials.build_plain("shirt", (0.3, 0.3, 0.5), 0.8)
-        self.torso = _mesh_object("torso", *occluders.torso(), self.frame)
+        ring = self.asset_template[self.neck_ring]
+        if len(ring) < 3:  # an asset without a neck opening: a body around the head's lowest point
+            ring = self.asset_template[np.argsort(self.asset_template[:, 1])[:3]]
+        self.torso = _mesh_object("torso", *body.upper_body(ring), self.frame)
         self.torso.data.materials.append(self.shirt_mat)
         self.torso.pass_index = TORSO_PASS_INDEX
-        ring = self.asset_template[self.neck_ring]
         self.collar = None
-        if len(ring) >= 3:
-            self.collar = _mesh_object("collar", *occluders.collar(ring), self.frame)
+        if len(self.neck_ring) >= 3:
+            self.collar = _mesh_object("collar", *body.collar(ring), self.frame)
             self.collar.data.materials.append(self.shirt_mat)
             self.collar.pass_index = TORSO_PASS_INDEX
 
@@ -176,13 +178,11 @@ class SceneGeometry:
                 obj.matrix_parent_inverse = Matrix.Identity(4)
                 obj.matrix_basis = Matrix(occluder_matrices[name].tolist())
         self.torso.matrix_parent_inverse = Matrix.Identity(4)
-        self.torso.matrix_basis = Matrix(occluders.torso_matrix(posed.head_rotation, posed.neck_ring_centre,
-                                                                p.body.width).tolist())
+        self.torso.matrix_basis = Matrix(body.body_matrix(posed.head_rotation, posed.neck_ring_centre,
+                                                          p.body.width, p.body.build).tolist())
         if self.collar is not None:
-            m = np.eye(4)
-            m[:3, :3], m[:3, 3] = posed.head_rotation, posed.neck_ring_centre
             self.collar.matrix_parent_inverse = Matrix.Identity(4)
-            self.collar.matrix_basis = Matrix(m.tolist())
+            self.collar.matrix_basis = Matrix(body.collar_matrix(posed.head_rotation, posed.neck_ring_centre).tolist())
         self.camera.matrix_parent_inverse = Matrix.Identity(4)
         self.camera.matrix_basis = Matrix(to_blender_camera_matrix(cam).tolist())
         self.camera.data.lens = cam.focal_mm
