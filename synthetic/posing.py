@@ -17,6 +17,19 @@ from .camera import head_rotation, rotation_x, rotation_y
 from .sampling import SampleParams
 
 MOUTH_PROPS = ("teeth_upper", "teeth_lower", "gums_upper", "gums_tongue")
+# The asset places the upper incisal edge 2-3 mm above the inner edge of the upper lip, so open mouths showed no
+# upper teeth; in a relaxed open mouth they show a few millimetres below the lip. The upper teeth and gums are moved
+# down (head frame) until their lowest point is UPPER_TEETH_SHOW below the identity's neutral inner upper lip.
+UPPER_TEETH_SHOW = 0.0035
+UPPER_TEETH_MAX_DROP = 0.0055
+UPPER_PROPS = ("teeth_upper", "gums_upper")
+UPPER_INNER_LIP_68 = 62
+
+
+def upper_teeth_drop(neutral_lmk68: np.ndarray, teeth_upper: np.ndarray) -> float:
+    """Metres to move the upper teeth and gums down (head frame) so the incisors show below the upper lip."""
+    target = neutral_lmk68[UPPER_INNER_LIP_68, 1] - UPPER_TEETH_SHOW
+    return float(np.clip(teeth_upper[:, 1].min() - target, 0.0, UPPER_TEETH_MAX_DROP))
 
 
 @dataclasses.dataclass
@@ -93,6 +106,8 @@ def pose_sample(model: HeadModel, statics: HeadStatics, p: SampleParams) -> Pose
     neutral = model.neutral(p.identity[None])[0]
     shaped = model.shaped(p.identity[None], p.expression[None])[0]
 
+    drop = upper_teeth_drop(landmarks(asset, neutral[None])[0], props["teeth_upper"][0]) \
+        if "teeth_upper" in props else 0.0
     rot = head_rotation(*p.head_pose_deg)
     pivot = joints[0, asset.joint_names.index("neck")]
 
@@ -106,7 +121,8 @@ def pose_sample(model: HeadModel, statics: HeadStatics, p: SampleParams) -> Pose
         gaze.append(rot @ Rotation.from_rotvec(rv).as_matrix() @ np.array([0.0, 0.0, 1.0]))
     return Posed(
         vertices=verts,
-        props={name: place(props[name][0]) for name in MOUTH_PROPS if name in props},
+        props={name: place(props[name][0] - np.array([0.0, drop if name in UPPER_PROPS else 0.0, 0.0]))
+               for name in MOUTH_PROPS if name in props},
         lmk68=landmarks(asset, verts[None])[0].astype(np.float32),
         mp478=landmarks(asset, verts[None], "mp478")[0].astype(np.float32),
         head_rotation=rot.astype(np.float32),

@@ -26,7 +26,7 @@ LENS_PASS_INDEX = 5  # see-through: landmarks behind lenses stay visible
 # renderer traces; without it open mouths render as black holes with near-black teeth. Watts at world strength 1.
 MOUTH_FILL_W = 0.012
 MOUTH_FILL_RADIUS = 0.006  # metres: soft, so no hard tooth shadows on the tongue
-MOUTH_FILL_DEPTH = 0.004  # metres behind the inner-lip centre, along the head's -Z
+MOUTH_FILL_DEPTH = -0.008  # metres behind the inner-lip centre along the head's -Z: in front, so it lights the teeth's faces
 INNER_LIP_68 = slice(60, 68)
 
 
