@@ -10,7 +10,7 @@ from .occluders import merge
 
 # Body dimensions in metres, relative to the centre of the neck opening (before the per-sample width and build).
 # FLAME's neck opening is about 22 cm wide and its head about 15 cm (ear to ear): shoulders of 2.5-3 head widths.
-SHOULDER_HALF_WIDTH = 0.225  # the outside of the upper arms (bideltoid breadth / 2)
+SHOULDER_HALF_WIDTH = 0.205  # the outside of the upper arms (bideltoid breadth / 2)
 CHEST_HALF_DEPTH = 0.115
 NECK_INSET = 0.015  # the body's neck edge lies this far inside the opening, so the collar always covers it
 SHOULDER_TOP = -0.05  # height of the top of the shoulders (and of the back), below the centre of the opening
@@ -24,7 +24,7 @@ SIDE_PROFILE = np.array([(0.0, 1.0, 1.0), (0.06, 0.95, 1.03), (0.16, 0.8, 1.05),
                          (0.5, 0.7, 0.92), (0.8, 0.75, 0.92), (-BODY_BOTTOM, 0.75, 0.92)])
 # the arms of someone sitting: upper arms hanging a little outwards, forearms forward (towards the camera)
 # (centre, radius) of the shoulder joint, elbow and wrist, for the left arm (+X), relative to the opening's centre
-ARM_JOINTS = (((0.178, SHOULDER_TOP - 0.05, -0.01), 0.05), ((0.2, -0.36, 0.0), 0.04), ((0.17, -0.4, 0.27), 0.032))
+ARM_JOINTS = (((0.16, SHOULDER_TOP - 0.05, -0.01), 0.048), ((0.172, -0.36, 0.0), 0.04), ((0.15, -0.4, 0.27), 0.032))
 OUTLINE_POWER = 2.4  # superellipse exponent of the body's cross-section (2 = ellipse; more is boxier)
 
 

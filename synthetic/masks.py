@@ -71,6 +71,11 @@ def skin_masks(asset: HeadAsset) -> dict[str, np.ndarray]:
                      0.5 * (lmk[left_eye.corners[1]] + lmk[L68.MOUTH_CORNER["left"]]) + [0.01, 0, 0]]
     cheek = np.minimum(*(np.linalg.norm(v - c, axis=1) for c in cheek_centres))
     out["cheek"] = np.clip(1 - cheek / 0.03, 0, 1).astype(np.float32) * front
+    # the lower nose (tip and wings), redder than the rest of the face; the eye sockets, darker
+    nose = point_polyline_distance(v, lmk[[L68.NOSE[3], L68.NOSE[6]]])
+    out["nose"] = np.clip(1 - nose / 0.02, 0, 1).astype(np.float32) * front
+    socket = np.minimum(*(np.linalg.norm(v - lmk[list(eye.ids)].mean(0), axis=1) for eye in (right_eye, left_eye)))
+    out["socket"] = np.clip(1 - socket / 0.025, 0, 1).astype(np.float32) * front
     # scalp for short hair: above a hairline 4.5 cm over the brows at the front, at ear-top height at the back
     front_z, back_z = lmk[L68.NOSE_TOP, 2] - 0.02, min(lmk[ear_right, 2], lmk[ear_left, 2]) - 0.03
     t = np.clip((v[:, 2] - back_z) / (front_z - back_z), 0, 1)

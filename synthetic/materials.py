@@ -132,11 +132,12 @@ def build_skin() -> tuple[bpy.types.Material, Graph]:
         g.rgb(name)
     base = g.params["base_color"]
     bump = _skin_bump(g, coords)
-    color = _skin_marks(g, coords, base)
+    color = _skin_tone_variation(g, coords, base)
+    color = _skin_marks(g, coords, color)
     color, lips = _skin_makeup(g, color)
     color, strand_noise = _facial_hair(g, coords, color)
     color, hair = _scalp_hair(g, color, strand_noise)
-    _skin_surface(g, color, lips, hair, bump)
+    _skin_surface(g, coords, color, lips, hair, bump)
     return mat, g
 
 
@@ -162,19 +163,35 @@ def _skin_bump(g: Graph, coords):
     return bump
 
 
-def _skin_marks(g: Graph, coords, base):
-    # freckles and blemishes: thresholded noise darkening / reddening the base colour
-    freck_amount = _noise_spots(g, coords, 350.0, 1.0, g.params["freckle_lo"], 0.85, g.params["freckles"])
-    freck_color = g.node("ShaderNodeMix", data_type="RGBA", blend_type="MULTIPLY", clamp_factor=True)
-    g.socket(freck_color.inputs, "Factor_Float").default_value = 1.0
-    g.link(base, "Color", freck_color, "A_Color")
-    g.socket(freck_color.inputs, "B_Color").default_value = (0.65, 0.5, 0.4, 1.0)
-    color = g.mix_color((freck_amount, "Value"), (base, "Color"), (freck_color, "Result_Color"))
+def _tint(g: Graph, color, factor, rgb):
+    """color (node, output) multiplied by the constant `rgb` where `factor` (node, output) is 1."""
+    tinted = g.node("ShaderNodeMix", data_type="RGBA", blend_type="MULTIPLY", clamp_factor=True)
+    g.socket(tinted.inputs, "Factor_Float").default_value = 1.0
+    g.link(color[0], color[1], tinted, "A_Color")
+    g.socket(tinted.inputs, "B_Color").default_value = (*rgb, 1.0)
+    return g.mix_color(factor, color, (tinted, "Result_Color"))
 
-    blem_amount = _noise_spots(g, coords, 90.0, 0.0, g.params["blemish_lo"], 0.9, g.params["blemishes"])
-    blem_color = g.rgb("blemish_color", (0.55, 0.18, 0.15))
-    color = g.mix_color((blem_amount, "Value"), (color, "Result_Color"), (blem_color, "Color"))
-    return color
+
+def _skin_tone_variation(g: Graph, coords, base):
+    # the low-frequency colour of a real face: redder cheeks and nose, darker eye sockets, a faint mottling
+    color = _tint(g, (base, "Color"), (g.attribute("cheek"), "Fac"), (1.0, 0.78, 0.76))
+    color = _tint(g, (color, "Result_Color"), (g.attribute("nose"), "Fac"), (1.0, 0.85, 0.82))
+    socket = g.math("MULTIPLY", (g.attribute("socket"), "Fac"), 0.8)
+    color = _tint(g, (color, "Result_Color"), (socket, "Value"), (0.82, 0.78, 0.8))
+    mottle = g.node("ShaderNodeTexNoise", in_Scale=30.0, in_Detail=0.0)
+    g.link(coords, "Object", mottle, "Vector")
+    mottle_amount = g.math("MULTIPLY", (mottle, "Fac"), 0.5)
+    return _tint(g, (color, "Result_Color"), (mottle_amount, "Value"), (0.9, 0.8, 0.8))
+
+
+def _skin_marks(g: Graph, coords, color):
+    # freckles and blemishes: thresholded noise darkening / reddening the skin's own colour
+    freck_amount = _noise_spots(g, coords, 350.0, 1.0, g.params["freckle_lo"], 0.85, g.params["freckles"])
+    color = _tint(g, (color, "Result_Color"), (freck_amount, "Value"), (0.65, 0.5, 0.4))
+    # blemishes: small, soft, a deeper red of the skin under them rather than a painted-on colour
+    blem_amount = _noise_spots(g, coords, 160.0, 0.0, g.params["blemish_lo"], 0.95, g.params["blemishes"])
+    blem_amount = g.math("MULTIPLY", (blem_amount, 0), 0.6)
+    return _tint(g, (color, "Result_Color"), (blem_amount, "Value"), (0.85, 0.55, 0.55))
 
 
 def _skin_makeup(g: Graph, color):
@@ -207,9 +224,29 @@ def _facial_hair(g: Graph, coords, color):
     brow = g.attribute("brow_near")
     brow_band = _smoothstep_mask(g, (brow, "Fac"), "brow_lo", "brow_hi")
     brow_mask = g.math("MULTIPLY", (brow_band, "Result"), (strand_noise, "Fac"))
-    brow_mask = g.math("MULTIPLY", (brow_mask, 0), 2.2, clamp=True)
+    brow_mask = g.math("MULTIPLY", (brow_mask, 0), 1.8, clamp=True)
+    # thinner and thicker stretches along the brow instead of one even band
+    clumps = g.node("ShaderNodeTexNoise", in_Scale=70.0, in_Detail=0.0)
+    g.link(coords, "Object", clumps, "Vector")
+    clumps = g.math("MULTIPLY_ADD", (clumps, "Fac"), 1.2)
+    clumps.inputs[2].default_value = 0.2
+    brow_mask = g.math("MULTIPLY", (brow_mask, 0), (clumps, 0), clamp=True)
     brow_mask = g.math("MULTIPLY", (brow_mask, 0), (g.params["brow_density"], 0))
-    color = g.mix_color((brow_mask, "Value"), (color, "Result_Color"), (g.params["hair_color"], "Color"))
+    # brows in the hair colour, but never lighter than the skin under them would make them (blond or grey hair on
+    # dark skin drew light bands)
+    hair_dark = g.node("ShaderNodeMix", data_type="RGBA", blend_type="MULTIPLY", clamp_factor=True)
+    g.socket(hair_dark.inputs, "Factor_Float").default_value = 1.0
+    g.link(g.params["hair_color"], "Color", hair_dark, "A_Color")
+    g.socket(hair_dark.inputs, "B_Color").default_value = (0.65, 0.65, 0.65, 1.0)  # brows look darker than hair
+    brow_color = g.node("ShaderNodeMix", data_type="RGBA", blend_type="DARKEN", clamp_factor=True)
+    g.socket(brow_color.inputs, "Factor_Float").default_value = 1.0
+    g.link(hair_dark, "Result_Color", brow_color, "A_Color")
+    skin_dark = g.node("ShaderNodeMix", data_type="RGBA", blend_type="MULTIPLY", clamp_factor=True)
+    g.socket(skin_dark.inputs, "Factor_Float").default_value = 1.0
+    g.link(g.params["base_color"], "Color", skin_dark, "A_Color")
+    g.socket(skin_dark.inputs, "B_Color").default_value = (0.45, 0.4, 0.38, 1.0)
+    g.link(skin_dark, "Result_Color", brow_color, "B_Color")
+    color = g.mix_color((brow_mask, "Value"), (color, "Result_Color"), (brow_color, "Result_Color"))
     lash = g.attribute("lash_near")
     lash_mask = _smoothstep_mask(g, (lash, "Fac"), "lash_lo", "lash_hi")
     lash_color = g.rgb("lash_color", (0.02, 0.015, 0.01))
@@ -242,13 +279,19 @@ def _scalp_hair(g: Graph, color, strand_noise):
     return color, hair
 
 
-def _skin_surface(g: Graph, color, lips, hair, bump) -> None:
+def _skin_surface(g: Graph, coords, color, lips, hair, bump) -> None:
     # Burley subsurface: about a third cheaper than random walk on CPU, and at 256 px the difference is invisible
     bsdf = g.node("ShaderNodeBsdfPrincipled", subsurface_method="BURLEY", in_Subsurface_Radius=(1.0, 0.35, 0.2))
     g.link(color, "Result_Color", bsdf, "Base Color")
     g.link(g.params["subsurface"], "Value", bsdf, "Subsurface Weight")
     g.link(g.params["subsurface_scale"], "Value", bsdf, "Subsurface Scale")
-    rough = g.math("SUBTRACT", (g.params["roughness"], 0), (lips, "Fac"))  # lips are glossier
+    # oilier and drier patches (about 3 cm across), then the lips glossier
+    patches = g.node("ShaderNodeTexNoise", in_Scale=35.0, in_Detail=0.0)
+    g.link(coords, "Object", patches, "Vector")
+    rough = g.math("MULTIPLY_ADD", (patches, "Fac"), 0.5)
+    g.tree.links.new(g.params["roughness"].outputs[0], rough.inputs[2])
+    rough = g.math("SUBTRACT", (rough, 0), 0.25)
+    rough = g.math("SUBTRACT", (rough, 0), (lips, "Fac"))  # lips are glossier
     rough = g.math("ADD", (rough, 0), (g.math("MULTIPLY", (hair, 0), 0.4), 0))  # hair is matte
     g.link(rough, "Value", bsdf, "Roughness")
     g.link(g.params["specular"], "Value", bsdf, "Specular IOR Level")

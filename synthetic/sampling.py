@@ -290,8 +290,9 @@ def _skin(r_skin: np.random.Generator) -> Skin:
         base_color=tuple(float(x) for x in base),
         subsurface=float(r_skin.uniform(0.05, 0.3)),
         subsurface_scale=float(r_skin.uniform(0.002, 0.008)),
-        roughness=float(r_skin.uniform(0.3, 0.65)),
-        specular=float(r_skin.uniform(0.3, 0.7)),
+        # broader, weaker highlights on darker skin (its low albedo made a glossy highlight read as plastic)
+        roughness=float(r_skin.uniform(0.42, 0.65) + 0.08 * fitz / 5),
+        specular=float(r_skin.uniform(0.25, 0.5) * (1 - 0.3 * fitz / 5)),
         pores=float(r_skin.uniform(0.05, 0.35)),
         pore_scale=float(r_skin.uniform(600, 1500)),
         freckles=float(r_skin.uniform(0.2, 1.0)) if r_skin.random() < 0.25 else 0.0,
