@@ -17,9 +17,10 @@ import numpy as np
 from models.vocab.arkit import N_ARKIT
 
 DATASET_FORMAT = "facecap-synthetic"
-# 3: open, talking mouths in the expression sampler and smaller faces in the framing (the labels drawn for a seed
+# 4: a person's upper body (shoulders, chest, arms) and lower upper teeth (visibility labels and the meta's body and
+# skin fields changed); 3: open, talking mouths in the expression sampler and smaller faces in the framing (the labels drawn for a seed
 # changed); 2: identity-specific ARKit shapes (HeadModel.shapes); 1: the template's shapes on every identity
-DATASET_VERSION = 3
+DATASET_VERSION = 4
 IMAGE_DIR = "images"
 MASK_DIR = "masks"
 LABEL_DIR = "labels"

@@ -19,7 +19,7 @@ def _rerender_hint(manifest: dict) -> str:
             or manifest["version"] >= DATASET_VERSION:
         return ""
     st = manifest.get("settings", {})
-    return (f": made by an older generator whose labels and images differ from today's (head model, sampled distributions); re-render it into a new "
+    return (f": made by an older generator whose labels and images differ from today's (head model, sampled distributions, scene); re-render it into a new "
             f"folder with `python -m synthetic render --out NEW_DIR --count {st.get('count', 'N')} "
             f"--seed {st.get('seed', 'S')}` (and the same other options)")
 
