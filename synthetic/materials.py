@@ -163,13 +163,18 @@ def _skin_bump(g: Graph, coords):
     return bump
 
 
+def _multiplied(g: Graph, color, rgb):
+    """A node whose Result_Color is color (node, output) times the constant `rgb`."""
+    n = g.node("ShaderNodeMix", data_type="RGBA", blend_type="MULTIPLY", clamp_factor=True)
+    g.socket(n.inputs, "Factor_Float").default_value = 1.0
+    g.link(color[0], color[1], n, "A_Color")
+    g.socket(n.inputs, "B_Color").default_value = (*rgb, 1.0)
+    return n
+
+
 def _tint(g: Graph, color, factor, rgb):
     """color (node, output) multiplied by the constant `rgb` where `factor` (node, output) is 1."""
-    tinted = g.node("ShaderNodeMix", data_type="RGBA", blend_type="MULTIPLY", clamp_factor=True)
-    g.socket(tinted.inputs, "Factor_Float").default_value = 1.0
-    g.link(color[0], color[1], tinted, "A_Color")
-    g.socket(tinted.inputs, "B_Color").default_value = (*rgb, 1.0)
-    return g.mix_color(factor, color, (tinted, "Result_Color"))
+    return g.mix_color(factor, color, (_multiplied(g, color, rgb), "Result_Color"))
 
 
 def _skin_tone_variation(g: Graph, coords, base):
@@ -197,11 +202,7 @@ def _skin_marks(g: Graph, coords, color):
 def _skin_makeup(g: Graph, color):
     # natural lip colour, then makeup (lip tint, eye shadow, blush)
     lips = g.attribute("lips")
-    lip_natural = g.node("ShaderNodeMix", data_type="RGBA", blend_type="MULTIPLY", clamp_factor=True)
-    g.socket(lip_natural.inputs, "Factor_Float").default_value = 1.0
-    g.link(color, "Result_Color", lip_natural, "A_Color")
-    g.socket(lip_natural.inputs, "B_Color").default_value = (0.85, 0.55, 0.55, 1.0)
-    color = g.mix_color((lips, "Fac"), (color, "Result_Color"), (lip_natural, "Result_Color"))
+    color = _tint(g, (color, "Result_Color"), (lips, "Fac"), (0.85, 0.55, 0.55))
     lip_makeup = g.math("MULTIPLY", (lips, "Fac"), (g.params["makeup"], 0))
     color = g.mix_color((lip_makeup, "Value"), (color, "Result_Color"), (g.params["lip_tint"], "Color"))
     lid = g.attribute("lid")
@@ -234,17 +235,11 @@ def _facial_hair(g: Graph, coords, color):
     brow_mask = g.math("MULTIPLY", (brow_mask, 0), (g.params["brow_density"], 0))
     # brows in the hair colour, but never lighter than the skin under them would make them (blond or grey hair on
     # dark skin drew light bands)
-    hair_dark = g.node("ShaderNodeMix", data_type="RGBA", blend_type="MULTIPLY", clamp_factor=True)
-    g.socket(hair_dark.inputs, "Factor_Float").default_value = 1.0
-    g.link(g.params["hair_color"], "Color", hair_dark, "A_Color")
-    g.socket(hair_dark.inputs, "B_Color").default_value = (0.65, 0.65, 0.65, 1.0)  # brows look darker than hair
+    hair_dark = _multiplied(g, (g.params["hair_color"], "Color"), (0.65, 0.65, 0.65))  # brows look darker
+    skin_dark = _multiplied(g, (g.params["base_color"], "Color"), (0.45, 0.4, 0.38))
     brow_color = g.node("ShaderNodeMix", data_type="RGBA", blend_type="DARKEN", clamp_factor=True)
     g.socket(brow_color.inputs, "Factor_Float").default_value = 1.0
     g.link(hair_dark, "Result_Color", brow_color, "A_Color")
-    skin_dark = g.node("ShaderNodeMix", data_type="RGBA", blend_type="MULTIPLY", clamp_factor=True)
-    g.socket(skin_dark.inputs, "Factor_Float").default_value = 1.0
-    g.link(g.params["base_color"], "Color", skin_dark, "A_Color")
-    g.socket(skin_dark.inputs, "B_Color").default_value = (0.45, 0.4, 0.38, 1.0)
     g.link(skin_dark, "Result_Color", brow_color, "B_Color")
     color = g.mix_color((brow_mask, "Value"), (color, "Result_Color"), (brow_color, "Result_Color"))
     lash = g.attribute("lash_near")

@@ -21,12 +21,12 @@ TORSO_PASS_INDEX = 3
 OCCLUDER_PASS_INDEX = 4
 LENS_PASS_INDEX = 5  # see-through: landmarks behind lenses stay visible
 
-# The mouth fill: a small point light just behind the lips, linked to the teeth, gums and tongue only (light and
+# The mouth fill: a small point light just in front of the lips, linked to the teeth, gums and tongue only (light and
 # shadow linking), standing in for the light a real mouth gathers through the lips over more bounces than the
 # renderer traces; without it open mouths render as black holes with near-black teeth. Watts at world strength 1.
 MOUTH_FILL_W = 0.012
 MOUTH_FILL_RADIUS = 0.006  # metres: soft, so no hard tooth shadows on the tongue
-MOUTH_FILL_DEPTH = -0.008  # metres behind the inner-lip centre along the head's -Z: in front, so it lights the teeth's faces
+MOUTH_FILL_FORWARD = 0.008  # metres in front of the inner-lip centre (head's +Z): lights the teeth's front faces
 INNER_LIP_68 = slice(60, 68)
 
 
@@ -135,8 +135,9 @@ class SceneGeometry:
     def _build_torso(self):
         self.shirt_mat, self.shirt_graph = materials.build_plain("shirt", (0.3, 0.3, 0.5), 0.8)
         ring = self.asset_template[self.neck_ring]
-        if len(ring) < 3:  # an asset without a neck opening: a body around the head's lowest point
-            ring = self.asset_template[np.argsort(self.asset_template[:, 1])[:3]]
+        if len(ring) < 3:  # an asset without a neck opening: a body under a neck 20 x 14 cm (placed at the pivot)
+            a = np.linspace(0, 2 * np.pi, 16, endpoint=False)
+            ring = np.stack([0.1 * np.cos(a), np.zeros_like(a), 0.07 * np.sin(a)], 1)
         self.torso = _mesh_object("torso", *body.upper_body(ring), self.frame)
         self.torso.data.materials.append(self.shirt_mat)
         self.torso.pass_index = TORSO_PASS_INDEX
@@ -161,7 +162,7 @@ class SceneGeometry:
         """Shape and place every object for one sample (`world_strength`: the world shader's strength)."""
         _set_coords(self.head, posed.vertices)
         lips = posed.lmk68[INNER_LIP_68].mean(0)
-        self.mouth_fill.location = tuple(lips - posed.head_rotation @ np.array([0.0, 0.0, MOUTH_FILL_DEPTH]))
+        self.mouth_fill.location = tuple(lips + posed.head_rotation @ np.array([0.0, 0.0, MOUTH_FILL_FORWARD]))
         self.mouth_fill.data.energy = MOUTH_FILL_W * world_strength
         self.head.data.attributes["wrinkle"].data.foreach_set("value", posed.compression)
         for name, obj in self.props.items():

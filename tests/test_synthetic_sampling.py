@@ -56,6 +56,23 @@ def test_coverage(draws):
     assert len({d.eyes.iris_color for d in draws}) > 100
 
 
+def test_darker_skin_gets_weaker_broader_highlights(draws):
+    """Regression: specular and roughness did not depend on the skin tone, and glossy highlights on dark skin read
+    as plastic."""
+    light = [d.skin for d in draws if d.skin.fitzpatrick <= 2]
+    dark = [d.skin for d in draws if d.skin.fitzpatrick >= 5]
+    assert np.mean([s.specular for s in dark]) < 0.85 * np.mean([s.specular for s in light])
+    assert np.mean([s.roughness for s in dark]) > np.mean([s.roughness for s in light]) + 0.03
+    assert max(s.specular for s in light + dark) <= 0.5 and min(s.roughness for s in light + dark) >= 0.42
+
+
+def test_body_width_and_build_vary_together(draws):
+    width = np.array([d.body.width for d in draws])
+    build = np.array([d.body.build for d in draws])
+    assert width.min() >= 0.88 and width.max() <= 1.12 and np.ptp(width) > 0.2
+    assert build.min() >= 0.85 and build.max() <= 1.2 and np.corrcoef(width, build)[0, 1] > 0.3
+
+
 def test_no_occluders_option():
     assert all(not sample_params(7, i, 60, HDRIS, occluders=False).occluder.kind for i in range(100))
 
