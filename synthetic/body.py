@@ -116,6 +116,7 @@ def _capsule(a, ra, b, rb, n_around=16, n_along=6, n_cap=4):
 COLLAR_MARGIN = 0.008  # metres outside the neck opening (identities differ in neck size)
 COLLAR_ABOVE = 0.018  # metres the collar rises above the opening's slanted plane
 COLLAR_BELOW = 0.10  # metres it reaches down into the shoulders
+COLLAR_INNER_INSET = 0.02  # metres inside the opening its top reaches (into the neck, which hides it)
 
 
 def collar(ring: np.ndarray, n: int = 40) -> tuple[np.ndarray, np.ndarray]:
@@ -130,9 +131,13 @@ def collar(ring: np.ndarray, n: int = 40) -> tuple[np.ndarray, np.ndarray]:
     y = np.polyval(slope, z)
     top = np.stack([x, y + COLLAR_ABOVE, z], 1)
     bottom = np.stack([x, y - COLLAR_BELOW, z], 1)
-    verts = np.concatenate([top, bottom]).astype(np.float32)
+    # the collar's top closes onto the neck, so the gap between collar and neck does not show as a dark line
+    inner_half = np.maximum(half - COLLAR_MARGIN - COLLAR_INNER_INSET, 0.02)
+    inner = np.stack([inner_half[0] * np.cos(a), y + COLLAR_ABOVE, inner_half[1] * np.sin(a)], 1)
+    verts = np.concatenate([top, bottom, inner]).astype(np.float32)
     i = np.arange(n)
-    faces = np.stack([i, (i + 1) % n, (i + 1) % n + n, i + n], 1)
+    j = (i + 1) % n
+    faces = np.concatenate([np.stack([i, j, j + n, i + n], 1), np.stack([i + 2 * n, j + 2 * n, j, i], 1)])
     return verts, faces
 
 
