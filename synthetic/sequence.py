@@ -27,7 +27,7 @@ import numpy as np
 
 from models.atomic_io import atomic_path, commit, write_text
 
-from . import labels
+from . import DATASET_VERSION, labels
 from .config import ConfigError, RenderConfig, validate
 from .sequence_script import FPS
 
@@ -36,7 +36,7 @@ SPAWN_KEY = 1017  # the benchmark's streams: no training stream has a spawn key 
 FOCAL_MM, SENSOR_MM, FACE_FRACTION = 50.0, 36.0, 0.55
 SETTINGS_FILE = "sequence.json"
 FORMAT = "facecap-sequence"
-VERSION = 1
+VERSION = 2  # 2: the frames are datasets of the generator's current format, recorded as dataset_version
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,6 +119,11 @@ def _validate(config: SequenceConfig) -> None:
 def _check_folder(out: Path, settings: dict) -> None:
     if (out / SETTINGS_FILE).is_file():
         old = read_settings(out)
+        made_by = {k: old.get(k) for k in ("format", "version", "dataset_version")}
+        if made_by != {k: settings[k] for k in made_by}:
+            raise ConfigError(f"{out} holds a sequence set rendered by another version of the generator "
+                              f"({json.dumps(made_by)}, now {FORMAT} v{VERSION}, dataset v{DATASET_VERSION}); "
+                              "render the set again into a new --out")
         if old != settings:
             diff = ", ".join(f"{k} {json.dumps(old.get(k))} there but {json.dumps(v)} now"
                              for k, v in settings.items() if old.get(k) != v)
@@ -143,7 +148,7 @@ def run(config: SequenceConfig, log=print) -> dict:
     check_device(config.device)
     asset = load_asset(config.render_config())
     asset_info = {"digest": asset_digest(asset), "builder_version": asset.builder_version}
-    settings = {"format": FORMAT, "version": VERSION, **config.settings(),
+    settings = {"format": FORMAT, "version": VERSION, "dataset_version": DATASET_VERSION, **config.settings(),
                 "yaws_deg": list(YAWS_DEG[:config.views]), "fps": FPS, "hdris": list(hdris), "asset": asset_info}
     _check_folder(out, settings)
     out.mkdir(parents=True, exist_ok=True)

@@ -145,6 +145,22 @@ def test_small_set_is_a_dataset_per_view_with_videos_and_resumes(small_run):
     assert other.returncode == 2 and "other settings (samples 4 there but 8 now)" in other.stderr
 
 
+def test_a_set_of_an_older_generator_is_refused_with_what_to_do(small_run, tmp_path):
+    import json
+
+    from synthetic.sequence import SETTINGS_FILE
+
+    old = json.loads((small_run["data"] / SETTINGS_FILE).read_text())
+    old.update(version=1)
+    del old["dataset_version"]
+    (tmp_path / SETTINGS_FILE).write_text(json.dumps(old))
+    proc = python("-m", "synthetic", "sequence", "--out", tmp_path, "--identities", 1, "--views", 2, "--frames", 8,
+                  "--seed", 17, "--resolution", 128, "--samples", 4, check=False)
+    assert proc.returncode == 2 and "another version of the generator" in proc.stderr
+    assert "render the set again into a new --out" in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [SETTINGS_FILE]
+
+
 def test_an_unfinished_set_is_refused_with_the_command_that_finishes_it(small_run, tmp_path):
     import shutil
 
