@@ -1,14 +1,23 @@
 """`python -m synthetic.ray_bench`: samples per second of the direct path and of `render --ray` (a local cluster of
 this machine's cores) in one run, alternated, so that both see the same load.
 
-    direct, 1 worker  = --workers 1 (all cores as threads)    ray, 1 task slot  = --cpus-per-task <cores>
-    direct, 2 workers = --workers 2 (cores / 2 threads each)  ray, 2 task slots = --cpus-per-task <cores / 2>
+    direct, 1 worker of C threads   = --workers 1            ray, 1 slot of C CPUs      = --cpus-per-task C
+    direct, 1 worker of 1 thread    = --workers 1 --threads 1  ray, 1 slot of 1 thread  = --cpus-per-task C --threads 1
+    direct, C workers of 1 thread   = --workers C            ray, C slots of 1 CPU      = --cpus-per-task 1
+
+(C = this machine's cores.) A run's steady rate is the sum over its workers (task slots: Ray worker processes) of
+that worker's samples after its first, over the time from its first to its last: the start-up before a worker's
+first sample is left out (it is paid once per run), the turnover between a Ray worker's chunks is not. Then the
+Ray/direct ratio of each pair and the linearity (C one-thread workers against one).
 """
 from __future__ import annotations
 
 import argparse
+import collections
 import os
+import re
 import shutil
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -17,50 +26,78 @@ from .config import RenderConfig
 from .ray_render import RayOptions
 from .render import run
 
+SAMPLE = re.compile(r" done, sample (\d+) in [\d.]+ s( on (\S+?),)?")
+
+
+def steady_rate(stamps: list[tuple[str, float]]) -> float:
+    """Sum over workers of (samples - 1) / (last - first finish); stamps are (worker, finish time)."""
+    per_worker = collections.defaultdict(list)
+    for worker, t in stamps:
+        per_worker[worker].append(t)
+    rates = [(len(ts) - 1) / (ts[-1] - ts[0]) for ts in per_worker.values() if len(ts) > 1]
+    return sum(rates) if rates else float("nan")
+
 
 def measure(config: RenderConfig, cluster: RayOptions | None) -> dict:
-    """Steady-state samples/s (first to last sample finished) and the end-to-end time of one render."""
+    """Steady-state samples/s (see the module docstring) and the end-to-end time of one fresh render."""
     stamps = []
 
     def log(message, **_):
-        if " done, sample " in message:
-            stamps.append(time.perf_counter())
+        match = SAMPLE.search(message)
+        if match:  # a direct worker renders the indices i with i % workers == its number (a fresh folder)
+            worker = match.group(3) or str(int(match.group(1)) % config.workers)
+            stamps.append((worker, time.perf_counter()))
         elif "task start-up" in message:
             print(message.replace("[synthetic]", "[ray-bench]  "), flush=True)
 
     load = os.getloadavg()[0]
     start = time.perf_counter()
     run(config, log=log, cluster=cluster)
-    total = time.perf_counter() - start
-    steady = (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 else float("nan")
-    return {"samples_per_s": steady, "total_s": total, "load_before": load}
+    return {"samples_per_s": steady_rate(stamps), "total_s": time.perf_counter() - start, "load_before": load}
+
+
+def runs(cores: int) -> list[tuple[str, str, int, int, RayOptions | None]]:
+    """(pair, name, workers, threads, cluster) of each run, direct before Ray in each pair."""
+    many = f"{cores} x 1 thread"
+    return [("all cores in one", f"direct, 1 worker of {cores} threads", 1, 0, None),
+            ("all cores in one", f"ray, 1 slot of {cores} CPUs", 1, 0, RayOptions("local", float(cores))),
+            ("1 x 1 thread", "direct, 1 worker of 1 thread", 1, 1, None),
+            ("1 x 1 thread", "ray, 1 slot of 1 thread", 1, 1, RayOptions("local", float(cores))),
+            (many, f"direct, {cores} workers of 1 thread", cores, 1, None),
+            (many, f"ray, {cores} slots of 1 CPU", 1, 1, RayOptions("local", 1.0))]
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m synthetic.ray_bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--count", type=int, default=16, help="samples per measurement")
+    parser.add_argument("--count", type=int, default=16, help="samples per run")
     parser.add_argument("--resolution", type=int, default=256)
     parser.add_argument("--samples", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=1, help="times to alternate the four runs")
+    parser.add_argument("--rounds", type=int, default=1, help="times to alternate the six runs (medians reported)")
     a = parser.parse_args(argv)
     cores = os.cpu_count() or 1
+    plan = runs(cores)
     scratch = Path(tempfile.mkdtemp(prefix="synthetic-ray-bench-"))
-    runs = [("direct, 1 worker", 1, None), ("ray, 1 task slot", 1, RayOptions("local", float(cores))),
-            ("direct, 2 workers", 2, None), ("ray, 2 task slots", 1, RayOptions("local", cores / 2))]
+    rates = collections.defaultdict(list)
     print(f"[ray-bench] {a.count} samples per run at {a.resolution}², {a.samples} spp, denoised, {cores} cores")
     try:
         for r in range(a.rounds):
-            for name, workers, cluster in runs:
-                out = scratch / f"{r}-{name.replace(' ', '').replace(',', '-')}"
-                config = RenderConfig(out=out, count=a.count, seed=12345, resolution=a.resolution, samples=a.samples,
-                                      workers=workers)
+            for k, (_, name, workers, threads, cluster) in enumerate(plan):
+                config = RenderConfig(out=scratch / f"{r}-{k}", count=a.count, seed=12345, resolution=a.resolution,
+                                      samples=a.samples, workers=workers, threads=threads)
                 m = measure(config, cluster)
+                rates[name].append(m["samples_per_s"])
                 print(f"[ray-bench] {name}: {m['samples_per_s']:.3f} samples/s steady, {m['total_s']:.1f} s total "
                       f"(load average before {m['load_before']:.1f})", flush=True)
-                shutil.rmtree(out, ignore_errors=True)
+                shutil.rmtree(config.out, ignore_errors=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    rate = {name: statistics.median(values) for name, values in rates.items()}
+    names = [name for _, name, *_ in plan]
+    for i in range(0, len(plan), 2):
+        print(f"[ray-bench] ray / direct, {plan[i][0]}: {rate[names[i + 1]] / rate[names[i]]:.3f}")
+    print(f"[ray-bench] linearity ({cores} one-thread workers / 1; ideal {cores}): "
+          f"direct {rate[names[4]] / rate[names[2]]:.2f}, ray {rate[names[5]] / rate[names[3]]:.2f}")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """`render --ray`: the missing samples of a dataset as Ray tasks, on this machine or a cluster.
 
-Each task takes a chunk of sample indices, builds the scene once and renders the chunk, yielding after every
-sample (a streaming generator), so the driver counts samples as they finish and knows, when a worker or node
-dies, exactly which of its samples are still missing: those go to a new task. Two ways to the dataset folder:
+Each task takes a chunk of sample indices and renders it in its worker's scene (built by the worker's first task
+of the run, then kept for its later ones), yielding after every sample (a streaming generator), so the driver
+counts samples as they finish and knows, when a worker or node dies, exactly which of its samples are still
+missing: those go to a new task. Two ways to the dataset folder:
 
 - shared: the tasks write into `--out` themselves (the same atomic files as a local render); every node must
   see the folder, which the driver checks by the lock file's contents before any sample renders;
@@ -37,6 +38,9 @@ OUTPUTS = ("auto", "shared", "driver")
 FIRST_CHUNK = 8  # samples per task until the first task has measured its start-up and per-sample time
 STARTUP_SHARE = 0.1  # a task's scene start-up stays under this share of its time
 MAX_ATTEMPTS = 3  # a sample whose task died this many times stops the run
+# Ray starts its workers at nice 15, below every other process of the machine: a local cluster's tasks run at
+# the priority of the direct path's workers instead (a cluster started by `ray start` keeps its own setting)
+LOCAL_SYSTEM_CONFIG = {"worker_niceness": 0}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,7 +91,7 @@ def connect(address: str, log) -> bool:
             address = "local"
     if address == "local":
         try:
-            ray.init(address="local", num_cpus=os.cpu_count(), **common)
+            ray.init(address="local", num_cpus=os.cpu_count(), _system_config=LOCAL_SYSTEM_CONFIG, **common)
         except Exception as exc:  # Ray gives its processes a fixed 30 s to register, too short when overloaded
             if "timed out during startup" not in str(exc):
                 raise
@@ -138,18 +142,41 @@ def remove_debris_of(out: Path, pid: int) -> int:
     return labels.clean_debris(out, lambda writer: writer == pid, (labels.IMAGE_DIR, labels.MASK_DIR, labels.LABEL_DIR))
 
 
-def render_chunk(config: RenderConfig, hdris: dict, asset, indices: list[int], lock_text: str, shared: bool):
-    """The task: build the scene, then render `indices`. Yields ("ready", origin, start-up seconds) once, then
-    ("sample", index, seconds, files) per sample; files is None when written into `config.out` (shared), else
-    the sample's [(relative path, bytes)] for the driver to write."""
+class WorkerScene:
+    """The scene of this worker process, kept between the chunks of one run: Ray runs a run's later tasks in the
+    same worker processes, which then render like a direct worker (one scene build per process, not per chunk).
+    A task of another run or other settings builds a new one."""
+
+    key = None
+    renderer: SampleRenderer | None = None
+
+    @classmethod
+    def get(cls, config: RenderConfig, hdris: dict, asset_ref) -> tuple[SampleRenderer, bool]:
+        """(the renderer, whether it was built by this call)."""
+        key = (asset_ref.hex(), config, tuple(sorted(hdris.items())))
+        if cls.key == key:
+            return cls.renderer, False
+        cls.key = cls.renderer = None  # the old scene goes before the new one is built
+        cls.renderer = SampleRenderer(config, hdris, ray.get(asset_ref))
+        cls.key = key
+        return cls.renderer, True
+
+
+def render_chunk(config: RenderConfig, hdris: dict, asset_box: list, indices: list[int], lock_text: str,
+                 shared: bool):
+    """The task: get this worker's scene (built by its first task of the run), then render `indices`. Yields
+    ("ready", origin, start-up seconds, built) once, then ("sample", index, seconds, files) per sample; files is
+    None when written into `config.out` (shared), else the sample's [(relative path, bytes)] for the driver to
+    write. `asset_box` holds the head asset's object reference (in a list, so that Ray passes the reference and
+    a worker that already has the scene does not fetch the asset)."""
     start = time.perf_counter()
     origin = f"{socket.gethostname()}:{os.getpid()}"
     out = Path(config.out)
     if shared and not _sees_lock(str(out / lock_name(config.shard)), lock_text):
         raise OutputNotShared(f"{out} is not this run's dataset folder on node {origin} (its lock file differs); "
                               "render with --ray-output driver where the nodes share no filesystem")
-    renderer = SampleRenderer(config, hdris, asset)
-    yield "ready", origin, time.perf_counter() - start
+    renderer, built = WorkerScene.get(config, hdris, asset_box[0])
+    yield "ready", origin, time.perf_counter() - start, built
     scratch = None if shared else Path(tempfile.mkdtemp(prefix="facecap-ray-"))
     try:
         for index in indices:
@@ -166,7 +193,7 @@ def render_chunk(config: RenderConfig, hdris: dict, asset, indices: list[int], l
 class Task:
     left: list[int]  # its samples not yet received
     origin: str = "?"  # host:pid of the worker, once it has started
-    build_s: float | None = None  # its scene build
+    build_s: float | None = None  # its scene build, while its first sample has not arrived (None: reused scene)
 
 
 @contextlib.contextmanager
@@ -185,10 +212,11 @@ class RayExecutor:
 
     def __init__(self, options: RayOptions, local: bool, log, progress=None):
         self.options, self.local, self.log, self.progress = options, local, log, progress
-        self.builds: list[float] = []  # scene build per task
-        self.firsts: list[float] = []  # first sample per task (Cycles loads its kernels then)
+        self.builds: list[float] = []  # scene build per task that built one
+        self.firsts: list[float] = []  # first sample in each new scene (Cycles loads its kernels then)
         self.sample_seconds: list[float] = []
         self.failed = self.retried = 0
+        self.reused = 0  # tasks that found their worker's scene built by an earlier task
 
     def __call__(self, job, asset, todo: list[int], report) -> None:
         config = dataclasses.replace(job.config, out=Path(job.config.out).absolute(), workers=1,
@@ -272,7 +300,7 @@ class RayExecutor:
                 else:
                     n = self.chunk_size(len(fresh), slots)
                     chunk = [fresh.popleft() for _ in range(min(n, len(fresh)))]
-                running[task_fn.remote(config, hdris, asset_ref, chunk, lock_text, shared)] = Task(chunk)
+                running[task_fn.remote(config, hdris, [asset_ref], chunk, lock_text, shared)] = Task(chunk)
             ready, _ = ray.wait(list(running), num_returns=1, timeout=5.0)
             for gen in ready:
                 task = running[gen]
@@ -290,7 +318,8 @@ class RayExecutor:
                         retries.append(task.left)
                     continue
                 if item[0] == "ready":
-                    task.origin, task.build_s = item[1], item[2]
+                    task.origin, task.build_s = item[1], item[2] if item[3] else None
+                    self.reused += not item[3]
                     continue
                 _, index, seconds, files = item
                 if files is not None:
@@ -306,5 +335,5 @@ class RayExecutor:
         if self.firsts:
             startup, per_sample = self.startup()
             self._note(f"task start-up {startup:.2f} s (scene build and first render), {per_sample:.2f} s per "
-                       f"sample, chunks of up to {self.chunk_size(10**9, 1)}; "
-                       f"{self.failed} task(s) failed, {self.retried} retried")
+                       f"sample, chunks of up to {self.chunk_size(10**9, 1)}, {self.reused} task(s) reused their "
+                       f"worker's scene; {self.failed} task(s) failed, {self.retried} retried")
