@@ -7,7 +7,7 @@ from pathlib import Path
 
 from models.progress import ProgressWriter, add_argument as add_progress_argument
 
-from .config import DEVICES, ConfigError, RenderConfig, parse_shard
+from .config import DEVICES, ConfigError, RenderConfig, RenderStopped, parse_shard
 
 DEFAULTS = RenderConfig(out=Path("."), count=1, seed=0)
 
@@ -143,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except RenderStopped as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted; run the same command again to resume", file=sys.stderr)
         return 130

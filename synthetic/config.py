@@ -9,6 +9,10 @@ DEVICES = ("auto", "cpu", "cuda", "optix")
 HDRI_SUFFIXES = (".exr", ".hdr")
 
 
+class RenderStopped(RuntimeError):
+    """A render that cannot go on (a worker died); what was written is kept and the same command resumes."""
+
+
 class ConfigError(ValueError):
     """A bad argument, output folder or asset: reported before any rendering starts."""
 

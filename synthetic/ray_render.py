@@ -31,7 +31,7 @@ import ray
 from models.paths import project_root
 
 from . import labels
-from .config import ConfigError, RenderConfig
+from .config import ConfigError, RenderConfig, RenderStopped
 from .render import SampleRenderer, lock_name
 
 OUTPUTS = ("auto", "shared", "driver")
@@ -268,7 +268,7 @@ class RayExecutor:
         for index in task.left:
             attempts[index] += 1
             if attempts[index] >= MAX_ATTEMPTS:
-                raise RuntimeError(f"sample {index:06d}: {MAX_ATTEMPTS} tasks rendering it died "
+                raise RenderStopped(f"sample {index:06d}: {MAX_ATTEMPTS} tasks rendering it died "
                                    f"(last: {type(exc).__name__}); run the same command again")
         self._note(f"task on {task.origin} died ({type(exc).__name__}); its {len(task.left)} missing sample(s) go "
                    "to a new task")

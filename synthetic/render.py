@@ -13,6 +13,7 @@ import socket
 import sys
 import time
 from pathlib import Path
+from queue import Empty
 
 from models.atomic_io import commit
 from models.head import AssetError, HeadAsset
@@ -21,7 +22,7 @@ from models.head.build.build import load_head_asset
 from models.vocab.arkit import ARKIT_NAMES
 
 from . import DATASET_FORMAT, DATASET_VERSION, labels
-from .config import ConfigError, RenderConfig, not_writable, shard_indices, validate
+from .config import ConfigError, RenderConfig, RenderStopped, not_writable, shard_indices, validate
 from .hdris import find_hdris
 
 
@@ -183,7 +184,7 @@ def _spawned_worker(config, hdris, indices, queue, parent_path):
     sys.path[:] = parent_path
     try:
         worker(config, hdris, indices, lambda i, s: queue.put(("done", i, s)))
-        queue.put(("exit", None, None))
+        queue.put(("exit", os.getpid(), None))
     except BaseException as exc:  # report, so the parent can stop with a message instead of hanging
         queue.put(("error", None, f"{type(exc).__name__}: {exc}"))
         raise
@@ -259,20 +260,34 @@ def _execute_locally(job: Job, asset: HeadAsset, todo: list[int], report) -> Non
     for proc in procs:
         proc.start()
     try:
-        running = len(procs)
-        while running:
-            kind, index, value = queue.get()
-            if kind == "done":
-                report(index, value)
-            elif kind == "exit":
-                running -= 1
-            else:
-                raise RuntimeError(f"a render worker failed: {value}")
+        collect_reports(queue, procs, report)
     finally:
         for proc in procs:
             if proc.is_alive():
                 proc.terminate()
             proc.join()
+
+
+def collect_reports(queue, procs: list, report, poll_s: float = 1.0) -> None:
+    """Pass the workers' samples to `report` until every worker has exited. A worker that dies without a word
+    (SIGKILL, the OOM killer) stops the run instead of leaving it waiting forever."""
+    exited: set[int] = set()
+    while len(exited) < len(procs):
+        try:
+            kind, index, value = queue.get(timeout=poll_s)
+        except Empty:
+            dead = [p for p in procs if p.exitcode not in (None, 0) and p.pid not in exited]
+            if dead:
+                raise RenderStopped(f"render worker {dead[0].pid} died (exit code {dead[0].exitcode}) before "
+                                    "finishing its samples; the finished ones are kept: run the same command "
+                                    "again to render the rest") from None
+            continue
+        if kind == "done":
+            report(index, value)
+        elif kind == "exit":
+            exited.add(index)
+        else:
+            raise RuntimeError(f"a render worker failed: {value}")
 
 
 def _render(job: Job, asset: HeadAsset, log, progress, execute) -> dict:

@@ -178,3 +178,39 @@ def test_damaged_manifest_is_a_one_line_error_and_is_kept(tmp_path, capsys, body
         err = capsys.readouterr().err
         assert err.startswith(f"error: {tmp_path / 'manifest.json'} is not") and err.count("\n") == 1, err
     assert (tmp_path / "manifest.json").read_bytes() == body and sorted(tmp_path.iterdir()) == [tmp_path / "manifest.json"]
+
+
+def _reporting_worker(queue, indices, die):
+    for i in indices:
+        queue.put(("done", i, 0.1))
+    if die:
+        queue.close()
+        queue.join_thread()  # its reports are out, as a worker's are seconds before it dies
+        os.kill(os.getpid(), 9)  # as the OOM killer would: no word to the parent
+    queue.put(("exit", os.getpid(), None))
+
+
+@pytest.mark.parametrize("die", [False, True])
+def test_the_parent_of_local_workers_stops_when_one_dies_without_a_word(die):
+    import multiprocessing
+
+    from synthetic.config import RenderStopped
+    from synthetic.render import collect_reports
+
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_reporting_worker, args=(queue, [0, 2], False)),
+             ctx.Process(target=_reporting_worker, args=(queue, [1, 3], die))]
+    for proc in procs:
+        proc.start()
+    got = []
+    try:
+        if die:
+            with pytest.raises(RenderStopped, match=rf"render worker {procs[1].pid} died \(exit code -9\).*again"):
+                collect_reports(queue, procs, lambda i, s: got.append(i), poll_s=0.2)
+        else:
+            collect_reports(queue, procs, lambda i, s: got.append(i), poll_s=0.2)
+    finally:
+        for proc in procs:
+            proc.join(10)
+    assert sorted(got) == [0, 1, 2, 3]  # what the dead worker finished still counts
