@@ -33,7 +33,8 @@ PLATFORM = ["--platform", "manylinux_2_28_x86_64", "--platform", "manylinux_2_17
 # (models/head/build, models/capture/train, models/semantic/train). tests/test_packed_addon.py runs the
 # packed analysis in isolation, so a module missing here fails there.
 MODEL_PACKAGES = {
-    "models": ["__init__", "atomic_io", "expressions", "geometry", "model_files", "paths", "progress", "raster"],
+    "models": ["__init__", "atomic_io", "blas_threads", "expressions", "geometry", "model_files", "paths", "progress",
+               "raster"],
     "models/vocab": None, "models/head": None, "models/video": None,
     "models/retarget": [m.stem for m in sorted((ROOT / "models/retarget").glob("*.py"))
                         if m.stem != "preview"],  # the CLI's preview video needs the head builder's colours

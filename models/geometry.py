@@ -82,7 +82,7 @@ def harmonic_fill(laplacian: sp.csr_matrix, values: np.ndarray, free: np.ndarray
     a = laplacian[free_ids][:, free_ids].tocsc()
     rhs = -laplacian[free_ids][:, known] @ values[known]
     out = values.copy()
-    out[free_ids] = np.column_stack([spsolve(a, rhs[:, k]) for k in range(values.shape[1])])
+    out[free_ids] = spsolve(a, rhs).reshape(len(free_ids), -1)  # one factorisation for every column
     return out
 
 

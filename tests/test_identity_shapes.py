@@ -132,3 +132,71 @@ def test_fold_repair_unfolds_where_it_looks_and_nowhere_else(head_asset):
     assert np.abs(repaired[1] - shape[1]).max() == 0  # not looked for there
     moved = np.linalg.norm(repaired[0] - shape[0], axis=1) > 0
     assert moved[nose] and moved.sum() < 30  # only around the fold
+
+
+def test_fold_detection_finds_exactly_the_folded_places_it_looks_at(head_asset, model):
+    """The indexed detection (all shapes at once, or some in another order) finds what the check's own measure,
+    taken over every triangle, finds among the candidates and the identity's risky triangles."""
+    from models.head.fold_repair import facing
+
+    fast = model.identity_shapes
+    repair = fast.fold_repair
+    faces = head_asset.skin_faces
+    candidates = fast.derivatives.fold_candidates
+    total = 0
+    for beta in _identities(head_asset, 2, 14) * 1.3:
+        neutral = ids.neutral_of(head_asset, beta)
+        shapes = fast.closer.close_in_place(neutral, fast.patch_solver(neutral, fast.derivatives.shapes(beta)))
+        rest_ok = facing(neutral, faces, repair.neighbours) >= 0
+        turned = (facing(neutral + shapes, faces, repair.neighbours) < 0) & rest_ok
+        looked = candidates.copy()
+        looked[:, repair.risky(neutral)] = True
+        expected = {s: np.flatnonzero(turned[s] & looked[s]) for s in range(len(shapes)) if (turned[s] & looked[s]).any()}
+        found = repair.folded(neutral, shapes, range(len(shapes)))
+        assert found.keys() == expected.keys()
+        assert all(np.array_equal(found[s], expected[s]) for s in expected)
+        which = sorted(expected)[::-1] + [s for s in range(len(shapes)) if s not in expected][:2]  # another order
+        some = repair.folded(neutral, shapes[which], which)
+        assert some.keys() == {s for s in which if s in expected}
+        assert all(np.array_equal(some[s], expected[s]) for s in some)
+        total += sum(len(t) for t in expected.values())
+    assert total > 10  # the transfer alone folds about 20 triangles per identity
+
+
+def test_fold_repair_of_several_shapes_at_once_equals_each_alone(head_asset):
+    """The folded shapes are repaired in one stacked system: each one's result is what it gets alone."""
+    from models.geometry import adjacency
+    from models.head.build.shapes import folded_triangles, triangle_neighbours
+    from models.head.fold_repair import FoldRepair
+
+    faces = head_asset.skin_faces
+    template = head_asset.template.astype(np.float64)
+    pairs = triangle_neighbours(faces)
+    adj = adjacency(faces, len(template))
+    skin = np.unique(faces)
+    shape = np.zeros((3, len(template), 3))
+    for s, v in ((0, int(skin[100])), (2, int(skin[2000])), (2, int(skin[3000]))):
+        shape[s, v] = 1.6 * (template[adj[v].indices[0]] - template[v])
+    candidates = np.zeros((3, len(faces)), bool)
+    for s in (0, 2):
+        candidates[s, folded_triangles(template, template + shape[s], faces, pairs)] = True
+    assert candidates[0].any() and candidates[2].any()
+    repair = FoldRepair(faces, candidates, template, stiff_vertices=skin[:50])
+    together = repair(template, shape.copy())
+    for s in (0, 2):
+        alone = repair(template, shape[[s]].copy(), [s])[0]
+        assert np.abs(together[s] - alone).max() < 1e-15
+        assert len(folded_triangles(template, template + together[s], faces, pairs)) == 0
+    assert np.abs(together[1]).max() == 0
+
+
+def test_blas_threads_are_limited_in_the_block_and_restored():
+    import scipy.linalg  # noqa: F401  (loads scipy's own OpenBLAS)
+
+    from models.blas_threads import BlasThreads
+
+    blas = BlasThreads()
+    before = [get() for get, _ in blas.libraries]
+    with blas.limit(1):
+        assert all(get() == 1 for get, _ in blas.libraries)
+    assert [get() for get, _ in blas.libraries] == before

@@ -41,8 +41,23 @@ def _edge_neighbours(faces: np.ndarray) -> np.ndarray:
     return out
 
 
+def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise dot products over the last axis (einsum: a sum over an axis of length 3 is slow)."""
+    return np.einsum("...c,...c->...", a, b)
+
+
 def _unit(v: np.ndarray) -> np.ndarray:
-    return v / np.maximum(np.sqrt((v * v).sum(-1, keepdims=True)), 1e-20)
+    return v / np.maximum(np.sqrt(_dot(v, v)), 1e-20)[..., None]
+
+
+def _rows(a: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """a[index] along the first axis (np.take: several times faster than fancy indexing on these sizes)."""
+    return np.take(a, index, axis=0)
+
+
+def _sum_rows(a: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """a[index].sum(1) for index (N, 3), as three takes."""
+    return _rows(a, index[:, 0]) + _rows(a, index[:, 1]) + _rows(a, index[:, 2])
 
 
 def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -58,7 +73,9 @@ class FoldRepair:
     Where to look: the (shape, triangle) pairs of `candidates` (S, F), where the survey saw a triangle come
     close to folding, and on every shape the triangles that the identity's own neutral makes risky — creased
     against its neighbours, a sliver, or shrunk to a fraction of the template's area: an extreme identity
-    can collapse a triangle the transfer then turns over, wherever it is.
+    can collapse a triangle the transfer then turns over, wherever it is. What a candidate's facing reads (its
+    and its neighbours' corners) is indexed once per asset, shape by shape, so a call gathers those vertices,
+    takes their normals and compares: a few array operations over all shapes at once.
     """
 
     RISKY_FACING = 0.5  # creased against its neighbours, where the template is not
@@ -66,15 +83,16 @@ class FoldRepair:
 
     def __init__(self, faces: np.ndarray, candidates: np.ndarray, template: np.ndarray, stiff_vertices=()):
         self.faces = np.asarray(faces)
-        n_vertices = len(template)
+        self.n_vertices = n_vertices = len(template)
         self.neighbours = _edge_neighbours(self.faces)
         self.adjacency = adjacency(self.faces, n_vertices)
         f = len(self.faces)
-        self.vertex_faces = sp.csr_matrix((np.ones(3 * f), (self.faces.ravel(), np.repeat(np.arange(f), 3))),
-                                          shape=(n_vertices, f))
+        self.face_vertices = sp.csr_matrix((np.ones(3 * f), (np.repeat(np.arange(f), 3), self.faces.ravel())),
+                                           shape=(f, n_vertices))
         self.inverse_mass = np.where(np.isin(np.arange(n_vertices), np.asarray(stiff_vertices, np.int64)),
                                      1.0 / STIFF, 1.0)
-        self.candidate_shape, self.candidate_tri = np.nonzero(candidates)
+        self.blocks = [self._block(np.flatnonzero(row)) for row in np.asarray(candidates, bool)]
+        self.all_shapes = self._stack(list(enumerate(self.blocks)))
         template = np.asarray(template, np.float64)
         self.template_quality, self.template_area = _quality(template, self.faces)
         self.template_facing = facing(template, self.faces, self.neighbours)
@@ -87,26 +105,69 @@ class FoldRepair:
                               | (quality < self.RISKY_RATIO * self.template_quality)
                               | (area < self.RISKY_RATIO * self.template_area))
 
+    def _block(self, tris: np.ndarray) -> tuple:
+        """Triangles `tris` of one shape and what their facing reads: the triangles whose normals it needs
+        (themselves and their edge neighbours) and those triangles' vertices, numbered locally."""
+        nb = self.neighbours[tris]
+        normal_tris = np.unique(np.r_[tris, nb[nb >= 0]])
+        nb_local = np.where(nb >= 0, np.searchsorted(normal_tris, nb), -1)
+        vertex_ids = np.unique(self.faces[normal_tris])
+        return (tris, np.searchsorted(normal_tris, tris), nb_local, vertex_ids,
+                np.searchsorted(vertex_ids, self.faces[normal_tris]))
+
+    def _stack(self, parts) -> tuple:
+        """Blocks (row of `shapes`, block) stacked into one numbering: each triangle's row and number, the flat
+        (row, vertex) index of each vertex to gather and its vertex, each normal's corners, and each triangle's
+        own normal and its neighbours' (the index past the last normal where there is none)."""
+        normal_start = np.cumsum([0] + [len(b[4]) for _, b in parts])
+        vertex_start = np.cumsum([0] + [len(b[3]) for _, b in parts])
+        total = normal_start[-1]
+
+        def joined(arrays, empty_shape):
+            return np.concatenate(arrays) if arrays else np.zeros(empty_shape, np.int64)
+        return (joined([np.full(len(b[0]), r) for r, b in parts], 0),
+                joined([b[0] for _, b in parts], 0),
+                joined([r * self.n_vertices + b[3] for r, b in parts], 0),
+                joined([b[3] for _, b in parts], 0),
+                joined([b[4] + o for (_, b), o in zip(parts, vertex_start)], (0, 3)),
+                joined([b[1] + o for (_, b), o in zip(parts, normal_start)], 0),
+                joined([np.where(b[2] >= 0, b[2] + o, total) for (_, b), o in zip(parts, normal_start)], (0, 3)))
+
+    @staticmethod
+    def _turned(neutral: np.ndarray, flat_shapes: np.ndarray, stacked: tuple) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, triangles) of the stacked triangles whose normal points against the mean of their neighbours'
+        unit normals (the sign of `facing`, without normalising what does not change it)."""
+        rows, tris, flat, vertex, corners, own, around = stacked
+        pos = _rows(neutral, vertex) + _rows(flat_shapes, flat)
+        p0 = _rows(pos, corners[:, 0])
+        unit = _unit(_cross(_rows(pos, corners[:, 1]) - p0, _rows(pos, corners[:, 2]) - p0))
+        unit = np.concatenate([unit, np.zeros((1, 3))])
+        turned = _dot(_rows(unit, own), _sum_rows(unit, around)) < 0
+        return rows[turned], tris[turned]
+
     def folded(self, neutral: np.ndarray, shapes: np.ndarray, which) -> dict[int, np.ndarray]:
         """{shape: its folded triangles} among the places looked at; `shapes` (len(which), V, 3)."""
-        row = np.full(max(max(which), int(self.candidate_shape.max(initial=0))) + 1, -1)
-        row[list(which)] = np.arange(len(which))
-        keep = row[self.candidate_shape] >= 0
+        which = [int(s) for s in which]
+        flat_shapes = np.ascontiguousarray(shapes).reshape(-1, 3)
+        if which == list(range(len(self.blocks))):
+            stacked = self.all_shapes
+        else:
+            stacked = self._stack([(r, self.blocks[s]) for r, s in enumerate(which) if s < len(self.blocks)])
         rest_facing = facing(neutral, self.faces, self.neighbours)
-        risky = self.risky(neutral, rest_facing)
-        rows = np.r_[row[self.candidate_shape[keep]], np.repeat(np.arange(len(which)), len(risky))]
-        tris = np.r_[self.candidate_tri[keep], np.tile(risky, len(which))]
-        pair = np.unique(rows * len(self.faces) + tris)
-        rows, tris = pair // len(self.faces), pair % len(self.faces)
-        nb = self.neighbours[tris]
-        around_tris = np.concatenate([tris[:, None], np.where(nb >= 0, nb, tris[:, None])], 1)  # (P, 4)
-        corners = self.faces[around_tris]  # (P, 4, 3)
-        pos = neutral[corners] + shapes[rows[:, None, None], corners]
-        unit = _unit(_cross(pos[..., 1, :] - pos[..., 0, :], pos[..., 2, :] - pos[..., 0, :]))
-        unit[:, 1:] *= (nb >= 0)[..., None]
-        now = (unit[:, 0] * _unit(unit[:, 1:].sum(1))).sum(1)
-        bad = (now < 0) & (rest_facing[tris] >= 0)
-        return {int(which[r]): tris[bad & (rows == r)] for r in np.unique(rows[bad])}
+        risky = self._block(self.risky(neutral, rest_facing))
+        rows, tris = (np.concatenate(found) for found in zip(
+            self._turned(neutral, flat_shapes, stacked),
+            self._turned(neutral, flat_shapes, self._stack([(r, risky) for r in range(len(which))]))))
+        keep = rest_facing[tris] >= 0
+        key = np.unique(rows[keep] * len(self.faces) + tris[keep])
+        rows, tris = key // len(self.faces), key % len(self.faces)
+        return {which[r]: tris[rows == r] for r in np.unique(rows)}
+
+    def _grown(self, mask: np.ndarray) -> np.ndarray:
+        """(F, k) triangle masks grown by their edge neighbours."""
+        padded = np.concatenate([mask, np.zeros((1, mask.shape[1]), bool)])
+        nb = np.where(self.neighbours >= 0, self.neighbours, len(mask))
+        return mask | _rows(padded, nb[:, 0]) | _rows(padded, nb[:, 1]) | _rows(padded, nb[:, 2])
 
     def __call__(self, neutral: np.ndarray, shapes: np.ndarray, which=None) -> np.ndarray:
         """`shapes` (len(which), V, 3) on `neutral` with their folds removed; changed in place."""
@@ -118,73 +179,64 @@ class FoldRepair:
         if not found:
             return shapes
         row = {s: i for i, s in enumerate(which)}
-        # one stacked system over the folded shapes: (shape, vertex) pairs and the triangles around the folds
-        vertex_parts, tri_parts, nb_parts, moved_parts, n_v, n_t = [], [], [], [], 0, 0
-        for s, folded in found.items():
-            free = np.zeros(len(neutral), bool)
-            free[self.faces[folded].ravel()] = True
-            for _ in range(FREE_RINGS):
-                free |= np.asarray(self.adjacency @ free.astype(float)).ravel() > 0
-            moved = (self.vertex_faces.T @ free.astype(float)) > 0
-            checked = moved.copy()
-            checked[self.neighbours[moved][self.neighbours[moved] >= 0]] = True
-            context = checked.copy()
-            context[self.neighbours[checked][self.neighbours[checked] >= 0]] = True
-            t_ids = np.flatnonzero(context)
-            v_ids = np.unique(self.faces[t_ids])
-            local = np.full(len(self.faces), -1)
-            local[t_ids] = np.arange(len(t_ids)) + n_t
-            nb = local[self.neighbours[t_ids]]
-            nb[self.neighbours[t_ids] < 0] = -1
-            vertex_parts.append((s, v_ids, free[v_ids]))
-            tri_parts.append(np.searchsorted(v_ids, self.faces[t_ids]) + n_v)
-            nb_parts.append(nb)
-            moved_parts.append(moved[t_ids])
-            n_v += len(v_ids)
-            n_t += len(t_ids)
-        ids = np.concatenate([v for _, v, _ in vertex_parts])
-        rest = neutral[ids]
-        pos = rest + np.concatenate([shapes[row[s], v] for s, v, _ in vertex_parts])
-        w_vertex = np.concatenate([np.where(f, self.inverse_mass[v], 0.0) for _, v, f in vertex_parts])
-        tri = np.concatenate(tri_parts)
-        nb = np.concatenate(nb_parts)
-        nb = np.where(nb >= 0, nb, n_t)  # a border's missing neighbour: an extra zero normal
+        n_v, n_f = self.n_vertices, len(self.faces)
+        # one stacked system over the folded shapes (column j: the j-th of `found`): (shape, vertex) pairs and
+        # the triangles around the folds, in the order of the shapes, then of vertex and triangle numbers
+        folded = list(found.values())
+        free = np.zeros((n_v, len(found)), bool)
+        free[self.faces[np.concatenate(folded)].ravel(),
+             np.repeat(np.arange(len(found)), [3 * len(t) for t in folded])] = True
+        for _ in range(FREE_RINGS):
+            free |= (self.adjacency @ free.astype(float)) > 0
+        moved = (self.face_vertices @ free.astype(float)) > 0
+        column, t_ids = np.nonzero(self._grown(self._grown(moved)).T)  # the moved triangles, two rings on
+        tri_key = column * n_f + t_ids
+        nb = self.neighbours[t_ids]
+        nb_key = column[:, None] * n_f + nb
+        at = np.minimum(np.searchsorted(tri_key, nb_key), len(tri_key) - 1)
+        nb = np.where((nb >= 0) & (tri_key[at] == nb_key), at, len(t_ids))  # neighbours outside: none
+        vertex_key = np.unique(column[:, None] * n_v + self.faces[t_ids])
+        tri = np.searchsorted(vertex_key, column[:, None] * n_v + self.faces[t_ids])
+        v_column, ids = vertex_key // n_v, vertex_key % n_v
+        v_rows = np.array([row[s] for s in found])[v_column]
+        rest = _rows(neutral, ids)
+        pos = rest + shapes[v_rows, ids]
+        w_vertex = np.where(free[ids, v_column], self.inverse_mass[ids], 0.0)
         _, rest_unit, rest_around = _normals(rest, tri, nb)
-        rest_facing = (rest_unit * rest_around).sum(1)
+        rest_facing = _dot(rest_unit, rest_around)
         # the triangles with a corner that may move are held to the floor (the others have nothing to move)
-        active = np.concatenate(moved_parts) & (rest_facing >= 0)
+        active = moved[t_ids, column] & (rest_facing >= 0)
         floor = np.minimum(FLOOR, 0.5 * np.maximum(rest_facing, 0))
         w = w_vertex[tri]  # (T, 3)
         for _ in range(SWEEPS):
             normal, unit, around = _normals(pos, tri, nb)
-            bad = np.flatnonzero(active & ((unit * around).sum(1) < floor))
+            bad = np.flatnonzero(active & (_dot(unit, around) < floor))
             if not len(bad):
                 break
             t = tri[bad]
-            p0, p1, p2 = pos[t[:, 0]], pos[t[:, 1]], pos[t[:, 2]]
+            p0, p1, p2 = _rows(pos, t[:, 0]), _rows(pos, t[:, 1]), _rows(pos, t[:, 2])
             aim = floor[bad] + OVERSHOOT  # the projections approach their aim from below: aim a little past
             g = around[bad] - aim[:, None] * unit[bad]
             grad1, grad2 = _cross(p2 - p0, g), _cross(g, p1 - p0)
             grads = np.stack([-grad1 - grad2, grad1, grad2], 1)  # (B, 3 corners, 3)
-            c = (normal[bad] * around[bad]).sum(1) - aim * np.sqrt((normal[bad] ** 2).sum(1))
-            denom = (w[bad] * (grads ** 2).sum(2)).sum(1)
+            n_bad = normal[bad]
+            c = _dot(n_bad, around[bad]) - aim * np.sqrt(_dot(n_bad, n_bad))
+            denom = (w[bad] * _dot(grads, grads)).sum(1)
             step = (-(c / np.maximum(denom, 1e-30))[:, None, None] * w[bad][:, :, None] * grads).reshape(-1, 3)
             corners = t.ravel()
             count = np.maximum(np.bincount(corners, (w[bad] > 0).ravel(), len(pos)), 1)
             pos += np.stack([np.bincount(corners, step[:, k], len(pos)) for k in range(3)], 1) / count[:, None]
-        start = 0
-        for s, v, _ in vertex_parts:
-            shapes[row[s], v] = pos[start:start + len(v)] - rest[start:start + len(v)]
-            start += len(v)
+        shapes[v_rows, ids] = pos - rest
         return shapes
 
 
 def _normals(pos: np.ndarray, tri: np.ndarray, nb: np.ndarray):
     """Unnormalised and unit normals of the triangles `tri`, and each one's unit neighbour mean (`nb`: rows
     of `tri`, len(tri) for none)."""
-    normal = _cross(pos[tri[:, 1]] - pos[tri[:, 0]], pos[tri[:, 2]] - pos[tri[:, 0]])
+    p0 = _rows(pos, tri[:, 0])
+    normal = _cross(_rows(pos, tri[:, 1]) - p0, _rows(pos, tri[:, 2]) - p0)
     unit = _unit(normal)
-    around = _unit(np.r_[unit, np.zeros((1, 3))][nb].sum(1))
+    around = _unit(_sum_rows(np.concatenate([unit, np.zeros((1, 3))]), nb))
     return normal, unit, around
 
 
@@ -192,8 +244,9 @@ def _quality(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.nd
     """Each triangle's shape quality (4 sqrt(3) area / sum of squared edges: 1 equilateral, 0 degenerate)
     and area."""
     p0, p1, p2 = vertices[faces[:, 0]], vertices[faces[:, 1]], vertices[faces[:, 2]]
-    area = 0.5 * np.sqrt((_cross(p1 - p0, p2 - p0) ** 2).sum(1))
-    squared = sum(np.einsum("fc,fc->f", e, e) for e in (p1 - p0, p2 - p1, p0 - p2))
+    normal = _cross(p1 - p0, p2 - p0)
+    area = 0.5 * np.sqrt(_dot(normal, normal))
+    squared = sum(_dot(e, e) for e in (p1 - p0, p2 - p1, p0 - p2))
     return 4 * np.sqrt(3) * area / np.maximum(squared, 1e-30), area
 
 
@@ -203,8 +256,9 @@ def facing(vertices: np.ndarray, faces: np.ndarray, neighbours: np.ndarray) -> n
     a = vertices[..., faces[:, 0], :]
     unit = _unit(_cross(vertices[..., faces[:, 1], :] - a, vertices[..., faces[:, 2], :] - a))
     padded = np.concatenate([unit, np.zeros(unit.shape[:-2] + (1, 3))], -2)
-    around = _unit(padded[..., np.where(neighbours >= 0, neighbours, len(faces)), :].sum(-2))
-    return (unit * around).sum(-1)
+    nb = np.where(neighbours >= 0, neighbours, len(faces))
+    around = _unit(sum(np.take(padded, nb[:, k], axis=-2) for k in range(3)))
+    return _dot(unit, around)
 
 
 def survey(shapes_of, neutral_of, faces: np.ndarray, identities: np.ndarray) -> np.ndarray:

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic_io import save_npz
+from ..blas_threads import BlasThreads
 from ..geometry import fit_sphere
 from ..vocab.arkit import MIRROR_PAIRS
 from .asset import HeadAsset
@@ -70,8 +71,9 @@ class BlinkCloser:
         margins = asset.eyelid_margins
         faces = asset.skin_faces
         template = asset.template.astype(np.float64)
-        self.skin_ids = np.unique(faces)
+        skin_ids = np.unique(faces)
         self.eyes = {}  # blink shape index -> (side, eyeball ids, patch ids, patch faces, margins, Laplacian)
+        self.beyond = {}  # blink shape index -> the skin vertices outside its patch
         for side, eyeball in (("left", asset.eyeball_left), ("right", asset.eyeball_right)):
             name = "eyeBlink" + side.capitalize()
             if name not in asset.shape_names:
@@ -85,11 +87,15 @@ class BlinkCloser:
             self.eyes[asset.shape_names.index(name)] = (
                 side, np.asarray(eyeball), ids, local(patch_faces), type(m)(local(m.upper), local(m.lower)),
                 uniform_laplacian(local(patch_faces), len(ids)))
+            self.beyond[asset.shape_names.index(name)] = np.setdiff1d(skin_ids, ids)
         self.shape_ids = set(self.eyes)
 
     def __call__(self, neutral: np.ndarray, shapes: np.ndarray) -> np.ndarray:
-        """`shapes` (S, V, 3) with both blink shapes closed on `neutral`."""
-        shapes = np.array(shapes, np.float64)
+        """`shapes` (S, V, 3) with both blink shapes closed on `neutral` (a copy)."""
+        return self.close_in_place(neutral, np.array(shapes, np.float64))
+
+    def close_in_place(self, neutral: np.ndarray, shapes: np.ndarray) -> np.ndarray:
+        """`shapes` (S, V, 3) float64 with both blink shapes closed on `neutral`, changed in place."""
         for k in self.shape_ids:
             shapes[k] = self.close(neutral, k, shapes[k])
         return shapes
@@ -101,8 +107,7 @@ class BlinkCloser:
         neutral = np.asarray(neutral, np.float64)
         _, eyeball, ids, faces, margins, lap = self.eyes[k]
         centre, radius = fit_sphere(neutral[eyeball])
-        reach = np.linalg.norm(neutral[self.skin_ids] - centre, axis=1) < self.REGION_RADIUS
-        if not np.isin(self.skin_ids[reach], ids).all():
+        if (np.linalg.norm(neutral[self.beyond[k]] - centre, axis=1) < self.REGION_RADIUS).any():
             raise ValueError("identity moves the lids too far from the eye for the lid corrective's patch; "
                              "use identity coefficients within a few standard deviations")
         closed = np.array(blink, np.float64)
@@ -160,14 +165,18 @@ class TransferDerivatives:
     def shapes(self, beta: np.ndarray, which=None) -> np.ndarray:
         """(len(which), V, 3) float64 displacements of the shapes `which` (default all)."""
         k, s, n, _ = self.derivative.shape
-        which = np.arange(s) if which is None else np.asarray(which)
-        out = np.zeros((len(which), self.n_vertices, 3))
-        if len(which) == s:
-            moved = (beta.astype(np.float32) @ self.derivative.reshape(k, -1)).reshape(s, n, 3)
+        which = np.arange(s) if which is None else np.asarray(which, np.int64)
+        beta = beta.astype(np.float32)
+        if np.array_equal(which, np.arange(s)):
+            moved = (beta @ self.derivative.reshape(k, -1)).reshape(s, n, 3)
+            moved += self.base
         else:
-            moved = np.stack([(beta.astype(np.float32) @ self.derivative[:, i].reshape(k, -1)).reshape(n, 3)
-                              for i in which]) if len(which) else np.zeros((0, n, 3))
-        out[:, self.vertex_ids] = self.base[which] + moved
+            moved = np.stack([(beta @ self.derivative[:, i].reshape(k, -1)).reshape(n, 3) for i in which]
+                             ) + self.base[which] if len(which) else np.zeros((0, n, 3), np.float32)
+        out = np.zeros((len(which), self.n_vertices, 3))
+        ids = self.vertex_ids
+        span = len(ids) and np.array_equal(ids, np.arange(ids[0], ids[0] + len(ids)))
+        out[:, slice(ids[0], ids[0] + len(ids)) if span else ids] = moved  # a slice copies faster
         return out
 
 
@@ -189,6 +198,8 @@ class IdentityShapes:
                                       np.concatenate(margins) if margins else ()) if repair_folds else None
         self.template = asset.template.astype(np.float64)
         self.identity_basis = asset.identity_basis.astype(np.float64)
+        # one BLAS thread: the banded solves are small, and a second thread on a busy machine slows them ~10x
+        self.blas = BlasThreads()
 
     def _beta_and_neutral(self, identity) -> tuple[np.ndarray, np.ndarray]:
         beta = checked_identity(identity, self.asset.n_identity)
@@ -197,8 +208,9 @@ class IdentityShapes:
     def __call__(self, identity) -> np.ndarray:
         """(S, V, 3) float64 displacements of every shape on identity (K,)."""
         beta, neutral = self._beta_and_neutral(identity)
-        shapes = self.closer(neutral, self.patch_solver(neutral, self.derivatives.shapes(beta)))
-        return shapes if self.fold_repair is None else self.fold_repair(neutral, shapes)
+        with self.blas.limit(1):
+            shapes = self.closer.close_in_place(neutral, self.patch_solver(neutral, self.derivatives.shapes(beta)))
+            return shapes if self.fold_repair is None else self.fold_repair(neutral, shapes)
 
     def combine(self, identity, weights) -> np.ndarray:
         """(V, 3) float64: sum_s weights[s] shapes_s(identity), computing only the shapes with a weight."""
@@ -208,12 +220,13 @@ class IdentityShapes:
         if not len(active):
             return out
         beta, neutral = self._beta_and_neutral(identity)
-        shapes = self.patch_solver(neutral, self.derivatives.shapes(beta, active), active)
-        for i, s in enumerate(active):
-            if s in self.closer.shape_ids:
-                shapes[i] = self.closer.close(neutral, s, shapes[i])
-        if self.fold_repair is not None:
-            self.fold_repair(neutral, shapes, active)
+        with self.blas.limit(1):
+            shapes = self.patch_solver(neutral, self.derivatives.shapes(beta, active), active)
+            for i, s in enumerate(active):
+                if s in self.closer.shape_ids:
+                    shapes[i] = self.closer.close(neutral, s, shapes[i])
+            if self.fold_repair is not None:
+                self.fold_repair(neutral, shapes, active)
         return np.einsum("s,svc->vc", weights[active], shapes)
 
 

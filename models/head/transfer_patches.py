@@ -7,14 +7,16 @@ Poisson equations are solved again on the identity's neutral, with the approxima
 the patch as boundary values: the patch's rows of the whole-head system, so the result is the exact transfer up
 to the (small) error on that ring, which the screened Poisson operator only attenuates inside the patch.
 
-Every patch is one shape's: the shapes' systems are independent, so the patches of the shapes asked for are
-stacked into one block-diagonal system, assembled from per-triangle arrays and solved with one factorisation.
+Every patch is one shape's: the shapes' systems are independent, so the patches of all shapes are stacked
+into one block-diagonal system, assembled from per-triangle arrays and solved as a few bands (banded Cholesky,
+`band_groups`).
 """
 from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.linalg import splu
+from scipy.linalg import cho_solve_banded, cholesky_banded
+from scipy.sparse.csgraph import connected_components, reverse_cuthill_mckee
 
 from .transfer import DeformationTransfer
 
@@ -23,8 +25,8 @@ class PatchSolver:
     """Re-solves each shape's transfer exactly on its patch (`interior[s]`, a vertex mask per shape).
 
     The patches of all shapes are stacked once into one numbering (interior unknowns first, then the rings),
-    with the index arrays that scatter per-triangle values into the system's matrix and right-hand side, so a
-    call is a few array operations, one sparse factorisation and one solve.
+    with the index arrays that scatter per-triangle values into the system's bands and right-hand side, so a
+    call is a few array operations and a banded factorisation and solve per group of patches.
     """
 
     def __init__(self, transfer: DeformationTransfer, interior: np.ndarray, n_vertices: int):
@@ -62,24 +64,14 @@ class PatchSolver:
         self.matrix_entries = np.flatnonzero(inner_row & (c < self.n_inner))
         self.ring_entries = np.flatnonzero(inner_row & (c >= self.n_inner))
         self.ring_rows, self.ring_cols = r[self.ring_entries], c[self.ring_entries]
-        pattern = sp.csc_matrix((np.ones(len(self.matrix_entries) + self.n_inner),
-                                 (np.r_[r[self.matrix_entries], np.arange(self.n_inner)],
-                                  np.r_[c[self.matrix_entries], np.arange(self.n_inner)])),
-                                shape=(self.n_inner,) * 2)
-        pattern.sum_duplicates()
-        # a fill-reducing order of the unknowns, found once on the pattern (the values change with the identity,
-        # the pattern does not), so each call factorises in that order without searching for one
-        self.position = splu(pattern + sp.identity(self.n_inner, format="csc") * 10, permc_spec="MMD_AT_PLUS_A",
-                             diag_pivot_thresh=0.0, options={"SymmetricMode": True}).perm_c
-        self.order = np.argsort(self.position)  # the unknown at each position of the ordered system
-        # the ordered system's pattern, and the position in its CSC data of each entry and of each diagonal
-        row = self.position[np.r_[r[self.matrix_entries], np.arange(self.n_inner)]]
-        col = self.position[np.r_[c[self.matrix_entries], np.arange(self.n_inner)]]
-        pattern = sp.csc_matrix((np.ones(len(row)), (row, col)), shape=(self.n_inner,) * 2)
-        pattern.sum_duplicates()
-        self.indptr, self.indices = pattern.indptr, pattern.indices
-        pattern_key = np.repeat(np.arange(self.n_inner), np.diff(self.indptr)) * self.n_inner + self.indices
-        self.data_slot = np.searchsorted(pattern_key, col * self.n_inner + row)
+        # the matrix is symmetric positive definite and block-diagonal (one block per connected patch, a few
+        # hundred unknowns each), so it is factorised as bands (Cholesky), each patch in the order that keeps its
+        # band narrow (reverse Cuthill-McKee), the patches grouped by that width (a band's cost grows with its
+        # square); orders and each entry's slot in its band's upper storage are found once: the values change
+        # with the identity, the pattern does not
+        row = np.r_[r[self.matrix_entries], np.arange(self.n_inner)]
+        col = np.r_[c[self.matrix_entries], np.arange(self.n_inner)]
+        self.bands = band_groups(row, col, self.n_inner)
         # each shape's stacked unknowns and ring values are contiguous
         self.inner_range, self.ring_range = {}, {}
         for s, v in inner_parts:
@@ -93,7 +85,8 @@ class PatchSolver:
     def screening_weight(self, neutral: np.ndarray) -> float:
         """The transfer's screening weight on `neutral`: screening x the mean diagonal of its Laplacian."""
         p0, p1, p2 = (neutral[self.faces[:, i]] for i in range(3))
-        doubled_area = np.linalg.norm(np.cross(p1 - p0, p2 - p0), axis=1)
+        normal = np.cross(p1 - p0, p2 - p0)
+        doubled_area = np.sqrt(np.einsum("fc,fc->f", normal, normal))
         squared = sum(np.einsum("fc,fc->f", e, e) for e in (p2 - p1, p0 - p2, p1 - p0))
         return self.screening * float((squared / (2 * doubled_area)).sum()) / self.n_vertices
 
@@ -107,18 +100,22 @@ class PatchSolver:
             return shapes
         neutral = np.asarray(neutral, np.float64)
         n = self.n_inner
-        # the triangles' hat-function gradients on the neutral, as in transfer.gradient_operator
+        # the triangles' stiffness and load on the neutral, as in transfer.gradient_operator: with e_i the edge
+        # opposite corner i and d twice the area, the hat gradients are n x e_i / d, so the stiffness
+        # area g_i . g_j is e_i . e_j / 2d and the load area g_i^T P (Q^T - I) is (n x e_i)^T (Q^T - I) / 2 (the
+        # gradients lie in the plane: the projection P changes nothing)
         pos = neutral[self.ids]
         f = self.stacked_faces
         p0, p1, p2 = pos[f[:, 0]], pos[f[:, 1]], pos[f[:, 2]]
-        normal = np.cross(p1 - p0, p2 - p0)
-        doubled = np.linalg.norm(normal, axis=1)
-        unit = normal / doubled[:, None]
-        grads = np.stack([np.cross(unit, e) for e in (p2 - p1, p0 - p2, p1 - p0)], 1) / doubled[:, None, None]
-        area = doubled / 2
-        stiffness = (area[:, None, None] * (grads @ grads.transpose(0, 2, 1))).ravel()  # (F * 9,)
-        target = (np.eye(3) - unit[:, :, None] * unit[:, None, :]) @ self.target_change  # P_f (Q_f^T - I)
-        load = (area[:, None, None] * (grads @ target)).reshape(-1, 3)  # per corner, xyz
+        edges = np.stack([p2 - p1, p0 - p2, p1 - p0], 1)  # (F, 3, 3)
+        normal = np.cross(edges[:, 2], -edges[:, 1])
+        doubled = np.sqrt(np.einsum("fc,fc->f", normal, normal))
+        # (batched einsum and matmul are slow on 3 x 3 blocks: sums over the coordinate written out)
+        stiffness = sum(edges[:, :, None, c] * edges[:, None, :, c] for c in range(3))
+        stiffness = (stiffness / (2 * doubled)[:, None, None]).ravel()  # (F * 9,)
+        turned = np.cross((normal / doubled[:, None])[:, None], edges)  # n x e_i
+        load = sum(turned[:, :, c, None] * self.target_change[:, None, c, :] for c in range(3))
+        load = 0.5 * load.reshape(-1, 3)  # per corner, xyz
         lam = self.screening_weight(neutral)
 
         corners = self.rows_of_corners
@@ -133,16 +130,47 @@ class PatchSolver:
                 known[a - n:b - n] = shapes[i, self.ids[a:b]]
         weights = -stiffness[self.ring_entries]
         rhs += np.stack([np.bincount(self.ring_rows, weights * known[ring, k], n) for k in range(3)], 1)
-        data = np.bincount(self.data_slot, np.r_[stiffness[self.matrix_entries], np.full(n, lam)],
-                           len(self.indices))
-        matrix = sp.csc_matrix((data, self.indices, self.indptr), shape=(n, n))
-        solution = splu(matrix, permc_spec="NATURAL", diag_pivot_thresh=0.0,
-                        options={"SymmetricMode": True}).solve(rhs[self.order])[self.position]
+        values = np.r_[stiffness[self.matrix_entries], np.full(n, lam)]
+        solution = np.empty((n, 3))
+        for unknowns, width, entries, band_slot in self.bands:
+            band = np.bincount(band_slot, values[entries], (width + 1) * len(unknowns)).reshape(width + 1, -1)
+            factor = cholesky_banded(band, overwrite_ab=True, check_finite=False)
+            solution[unknowns] = cho_solve_banded((factor, False), rhs[unknowns], overwrite_b=True,
+                                                  check_finite=False)
         for s, i in slot.items():
             if s in self.shape_ids:
                 a, b = self.inner_range[s]
                 shapes[i, self.ids[a:b]] = solution[a:b]
         return shapes
+
+
+def band_groups(row: np.ndarray, col: np.ndarray, n: int) -> list[tuple]:
+    """The symmetric pattern of entries (row, col) over n unknowns as bands: per group of connected components
+    of similar band width (reverse Cuthill-McKee within each component), its unknowns in band order, the band
+    width, the entries whose upper triangle it stores and each one's slot in the upper band storage
+    (scipy.linalg.cholesky_banded's, raveled)."""
+    pattern = sp.csr_matrix((np.ones(len(row)), (row, col)), shape=(n, n))
+    _, label = connected_components(pattern, directed=False)
+    members = np.split(np.argsort(label, kind="stable"), np.cumsum(np.bincount(label))[:-1])
+    position = np.empty(n, np.int64)  # of each unknown within its component's band order
+    width = np.empty(len(members), np.int64)
+    for k, ids in enumerate(members):
+        local = reverse_cuthill_mckee(pattern[ids][:, ids], symmetric_mode=True)
+        position[ids[local]] = np.arange(len(ids))
+        inside = label[row] == k
+        width[k] = np.abs(position[row[inside]] - position[col[inside]]).max(initial=0)
+    group = np.ceil(np.log2(width + 1)).astype(np.int64)  # widths within a factor of two share a band
+    bands = []
+    for g in np.unique(group):
+        comps = np.flatnonzero(group == g)
+        unknowns = np.concatenate([members[k][np.argsort(position[members[k]])] for k in comps])
+        at = np.zeros(n, np.int64)  # position in this band
+        at[unknowns] = np.arange(len(unknowns))
+        entries = np.flatnonzero(np.isin(label[row], comps) & (at[row] <= at[col]))
+        w = int(width[comps].max())
+        slot = (w + at[row[entries]] - at[col[entries]]) * len(unknowns) + at[col[entries]]
+        bands.append((unknowns, w, entries, slot))
+    return bands
 
 
 def patch_interiors(errors: np.ndarray, faces: np.ndarray, n_vertices: int, threshold: float, rings: int,

@@ -23,7 +23,7 @@ from ..expressions import GAZE_SHAPES, gaze_to_weights
 from ..vocab.arkit import ARKIT_NAMES
 from ..vocab import mediapipe478 as mp
 from . import landmark_weights as lw
-from .blas_threads import blas_threads
+from ..blas_threads import blas_threads
 from .camera import DEFAULT_FOV_DEG, FRONTAL, project
 from .solve import PAIR_BOUND, cap_violations, pair_indices
 
