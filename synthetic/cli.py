@@ -24,8 +24,8 @@ def _add_render_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-denoise", action="store_true", help="skip OpenImageDenoise")
     p.add_argument("--no-occluders", action="store_true", help="never add glasses, hands or shapes")
     p.add_argument("--masks", action="store_true",
-                   help="also write masks/NNNNNN.png: 0 background, 1 head, 2 teeth/gums, 3 shoulders, 4 occluders, "
-                        "5 glasses lenses")
+                   help="also write masks/NNNNNN.png: 0 background, 1 head, 2 teeth/gums, "
+                        "3 body (shoulders, arms, collar), 4 occluders, 5 glasses lenses")
     p.add_argument("--transparent", action="store_true",
                    help="debug: transparent background, the alpha channel is the silhouette")
     p.add_argument("--flame", type=Path, default=None,
