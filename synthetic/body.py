@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from .occluders import merge
+from .occluders import capped_rings_faces, merge
 
 # Body dimensions in metres, relative to the centre of the neck opening (before the per-sample width and build).
 # FLAME's neck opening is about 22 cm wide and its head about 15 cm (ear to ear): shoulders of 2.5-3 head widths.
@@ -17,7 +17,6 @@ SHOULDER_TOP = -0.05  # height of the top of the shoulders (and of the back), be
 FRONT_DROP = 0.02  # from the front of the neck to the top of the chest
 SHOULDER_ROUND = (0.04, 0.05)  # horizontal, vertical radius of the rounding from the shoulder top to the arm
 BODY_BOTTOM = -1.3  # far below the frame even when the face covers a tenth of it
-# (height below the shoulder top, half-width factor, half-depth factor): chest, then a slightly narrower waist
 # (height below the shoulder top, half-width factor, half-depth factor): the deltoids, then the chest between
 # the arms, a narrower waist and the hips
 SIDE_PROFILE = np.array([(0.0, 1.0, 1.0), (0.06, 0.95, 1.03), (0.16, 0.8, 1.05), (0.3, 0.77, 1.0),
@@ -65,20 +64,10 @@ def upper_body(ring: np.ndarray, n_around: int = 48, n_top: int = 7, n_round: in
         w = np.interp(below, SIDE_PROFILE[:, 0], SIDE_PROFILE[:, 1])
         dz = np.interp(below, SIDE_PROFILE[:, 0], SIDE_PROFILE[:, 2])
         rings.append(np.stack([cx * w, shoulder - below, cz * dz], 1))
-    n = n_around
     cap_top = np.array([[0.0, np.polyval(slope, 0.0), 0.0]])
     cap_bottom = np.array([[0.0, BODY_BOTTOM, 0.0]])
     verts = np.concatenate([cap_top, *rings, cap_bottom])
-    i = np.arange(n)
-    j = (i + 1) % n
-    faces = [np.stack([np.zeros(n, int), 1 + j, 1 + i], 1)]
-    for k in range(len(rings) - 1):
-        a, b = 1 + k * n, 1 + (k + 1) * n
-        faces.append(np.stack([a + i, a + j, b + j, b + i], 1))
-    last = 1 + (len(rings) - 1) * n
-    faces.append(np.stack([np.full(n, len(verts) - 1), last + i, last + j], 1))
-    quads = np.concatenate(faces[1:-1])
-    tris = np.concatenate([faces[0], faces[-1], quads[:, [0, 1, 2]], quads[:, [0, 2, 3]]])
+    tris = capped_rings_faces(len(rings), n_around)
     arms = []
     for side in (1.0, -1.0):
         joints = [(np.array(c) * [side, 1.0, 1.0], radius) for c, radius in ARM_JOINTS]
@@ -101,16 +90,7 @@ def _capsule(a, ra, b, rb, n_around=16, n_along=6, n_cap=4):
     profile += [(length + rb * np.sin(t), rb * np.cos(t)) for t in np.linspace(0, np.pi / 2, n_cap + 1)[:-1]]
     rings = [a + axis * s + around * r for s, r in profile]
     verts = np.concatenate([[a - axis * ra], *rings, [b + axis * rb]])
-    n = n_around
-    i = np.arange(n)
-    j = (i + 1) % n
-    faces = [np.stack([np.zeros(n, int), 1 + j, 1 + i], 1)]
-    for k in range(len(rings) - 1):
-        p, q = 1 + k * n, 1 + (k + 1) * n
-        faces += [np.stack([p + i, p + j, q + j], 1), np.stack([p + i, q + j, q + i], 1)]
-    last = 1 + (len(rings) - 1) * n
-    faces.append(np.stack([np.full(n, len(verts) - 1), last + i, last + j], 1))
-    return verts.astype(np.float32), np.concatenate(faces).astype(np.int32)
+    return verts.astype(np.float32), capped_rings_faces(len(rings), n_around)
 
 
 COLLAR_MARGIN = 0.008  # metres outside the neck opening (identities differ in neck size)

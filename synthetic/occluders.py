@@ -7,25 +7,27 @@ from scipy.spatial.transform import Rotation
 from .sampling import Occluder
 
 
+def capped_rings_faces(n_rings: int, n: int) -> np.ndarray:
+    """(F, 3) triangles of a closed surface whose vertices are a top pole, `n_rings` rings of `n` vertices going
+    down, and a bottom pole, in that order (outward facing when the rings run anticlockwise seen from above)."""
+    i = np.arange(n)
+    j = (i + 1) % n
+    bottom = 1 + n_rings * n
+    parts = [np.stack([np.zeros(n, np.int64), 1 + j, 1 + i], 1)]
+    for k in range(n_rings - 1):
+        a, b = 1 + k * n, 1 + (k + 1) * n
+        parts += [np.stack([a + i, a + j, b + j], 1), np.stack([a + i, b + j, b + i], 1)]
+    parts.append(np.stack([np.full(n, bottom), bottom - n + i, bottom - n + j], 1))
+    return np.concatenate(parts).astype(np.int32)
+
+
 def sphere(n_u=16, n_v=10):
     u = np.linspace(0, 2 * np.pi, n_u, endpoint=False)
     v = np.linspace(0, np.pi, n_v + 1)[1:-1]
     ring = np.stack([np.outer(np.sin(v), np.cos(u)), np.outer(np.cos(v), np.ones_like(u)),
                      np.outer(np.sin(v), np.sin(u))], -1).reshape(-1, 3)
     verts = np.concatenate([[[0, 1, 0]], ring, [[0, -1, 0]]])
-    faces = []
-    for j in range(n_u):
-        k = (j + 1) % n_u
-        faces.append((0, 1 + k, 1 + j))
-        last = 1 + (n_v - 2) * n_u
-        faces.append((len(verts) - 1, last + j, last + k))
-    for i in range(n_v - 2):
-        for j in range(n_u):
-            k = (j + 1) % n_u
-            a, b = 1 + i * n_u + j, 1 + i * n_u + k
-            c, d = a + n_u, b + n_u
-            faces += [(a, b, d), (a, d, c)]
-    return verts.astype(np.float32), np.array(faces, np.int32)
+    return verts.astype(np.float32), capped_rings_faces(n_v - 1, n_u)
 
 
 def cylinder(n=16):
