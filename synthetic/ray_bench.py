@@ -5,10 +5,13 @@ this machine's cores) in one run, alternated, so that both see the same load.
     direct, 1 worker of 1 thread    = --workers 1 --threads 1  ray, 1 slot of 1 thread  = --cpus-per-task C --threads 1
     direct, C workers of 1 thread   = --workers C            ray, C slots of 1 CPU      = --cpus-per-task 1
 
-(C = this machine's cores.) A run's steady rate is the sum over its workers (task slots: Ray worker processes) of
-that worker's samples after its first, over the time from its first to its last: the start-up before a worker's
-first sample is left out (it is paid once per run), the turnover between a Ray worker's chunks is not. Then the
-Ray/direct ratio of each pair and the linearity (C one-thread workers against one).
+(C = this machine's cores.) Two rates per run: the steady rate, the sum over its workers (task slots: Ray worker
+processes) of that worker's samples after its first, over the time from its first to its last (the start-up
+before a worker's first sample is left out, the turnover between a Ray worker's chunks is not); and the whole
+run's rate, samples over the time from the call to its return (the Ray cluster's start and stop included).
+Each round runs the three pairs, direct first in even rounds and Ray first in odd ones (the machine's speed
+drifts); a pair's Ray/direct ratio is taken within each round, then its median and range over the rounds are
+reported, and so is the linearity (C one-thread workers against one) of each path.
 """
 from __future__ import annotations
 
@@ -39,7 +42,7 @@ def steady_rate(stamps: list[tuple[str, float]]) -> float:
 
 
 def measure(config: RenderConfig, cluster: RayOptions | None) -> dict:
-    """Steady-state samples/s (see the module docstring) and the end-to-end time of one fresh render."""
+    """Steady and whole-run samples/s of one fresh render (see the module docstring)."""
     stamps = []
 
     def log(message, **_):
@@ -53,7 +56,8 @@ def measure(config: RenderConfig, cluster: RayOptions | None) -> dict:
     load = os.getloadavg()[0]
     start = time.perf_counter()
     run(config, log=log, cluster=cluster)
-    return {"samples_per_s": steady_rate(stamps), "total_s": time.perf_counter() - start, "load_before": load}
+    total = time.perf_counter() - start
+    return {"steady": steady_rate(stamps), "whole": len(stamps) / total, "total_s": total, "load_before": load}
 
 
 def runs(cores: int) -> list[tuple[str, str, int, int, RayOptions | None]]:
@@ -67,37 +71,60 @@ def runs(cores: int) -> list[tuple[str, str, int, int, RayOptions | None]]:
             (many, f"ray, {cores} slots of 1 CPU", 1, 1, RayOptions("local", 1.0))]
 
 
+def round_order(plan: list, r: int) -> list:
+    """The plan's runs for round r: each pair direct first in even rounds, Ray first in odd ones."""
+    if r % 2 == 0:
+        return list(plan)
+    return [run_ for i in range(0, len(plan), 2) for run_ in (plan[i + 1], plan[i])]
+
+
+def spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.3f} ({min(values):.3f}-{max(values):.3f})"
+
+
+def summary(plan: list, results: list[dict[str, dict]], cores: int) -> list[str]:
+    """Per pair the within-round Ray/direct ratios of both rates, and each path's linearity, as report lines."""
+    names = [name for _, name, *_ in plan]
+    lines = []
+    for i in range(0, len(plan), 2):
+        direct, ray_ = names[i], names[i + 1]
+        parts = [f"{rate} {spread([r[ray_][rate] / r[direct][rate] for r in results])}" for rate in ("steady", "whole")]
+        lines.append(f"ray / direct, {plan[i][0]}: " + ", ".join(parts))
+    for rate in ("steady", "whole"):
+        lines.append(f"linearity, {rate} ({cores} one-thread workers / 1; ideal {cores}): direct "
+                     f"{spread([r[names[4]][rate] / r[names[2]][rate] for r in results])}, ray "
+                     f"{spread([r[names[5]][rate] / r[names[3]][rate] for r in results])}")
+    return lines
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m synthetic.ray_bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--count", type=int, default=16, help="samples per run")
+    parser.add_argument("--count", type=int, default=32, help="samples per run")
     parser.add_argument("--resolution", type=int, default=256)
     parser.add_argument("--samples", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=1, help="times to alternate the six runs (medians reported)")
+    parser.add_argument("--rounds", type=int, default=3, help="times to run the six runs (ratios per round)")
     a = parser.parse_args(argv)
     cores = os.cpu_count() or 1
     plan = runs(cores)
     scratch = Path(tempfile.mkdtemp(prefix="synthetic-ray-bench-"))
-    rates = collections.defaultdict(list)
+    results: list[dict[str, dict]] = []
     print(f"[ray-bench] {a.count} samples per run at {a.resolution}², {a.samples} spp, denoised, {cores} cores")
     try:
         for r in range(a.rounds):
-            for k, (_, name, workers, threads, cluster) in enumerate(plan):
+            results.append({})
+            for k, (_, name, workers, threads, cluster) in enumerate(round_order(plan, r)):
                 config = RenderConfig(out=scratch / f"{r}-{k}", count=a.count, seed=12345, resolution=a.resolution,
                                       samples=a.samples, workers=workers, threads=threads)
                 m = measure(config, cluster)
-                rates[name].append(m["samples_per_s"])
-                print(f"[ray-bench] {name}: {m['samples_per_s']:.3f} samples/s steady, {m['total_s']:.1f} s total "
-                      f"(load average before {m['load_before']:.1f})", flush=True)
+                results[-1][name] = m
+                print(f"[ray-bench] round {r + 1}, {name}: {m['steady']:.3f} samples/s steady, {m['whole']:.3f} "
+                      f"whole run ({m['total_s']:.1f} s; load average before {m['load_before']:.1f})", flush=True)
                 shutil.rmtree(config.out, ignore_errors=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    rate = {name: statistics.median(values) for name, values in rates.items()}
-    names = [name for _, name, *_ in plan]
-    for i in range(0, len(plan), 2):
-        print(f"[ray-bench] ray / direct, {plan[i][0]}: {rate[names[i + 1]] / rate[names[i]]:.3f}")
-    print(f"[ray-bench] linearity ({cores} one-thread workers / 1; ideal {cores}): "
-          f"direct {rate[names[4]] / rate[names[2]]:.2f}, ray {rate[names[5]] / rate[names[3]]:.2f}")
+    for line in summary(plan, results, cores):
+        print(f"[ray-bench] {line}")
 
 
 if __name__ == "__main__":
