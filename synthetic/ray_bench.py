@@ -60,6 +60,9 @@ def measure(config: RenderConfig, cluster: RayOptions | None) -> dict:
     return {"steady": steady_rate(stamps), "whole": len(stamps) / total, "total_s": total, "load_before": load}
 
 
+PAIRS = ("all", "one", "many")  # all cores in one worker / slot; one one-thread; `cores` one-thread ones
+
+
 def runs(cores: int) -> list[tuple[str, str, int, int, RayOptions | None]]:
     """(pair, name, workers, threads, cluster) of each run, direct before Ray in each pair."""
     many = f"{cores} x 1 thread"
@@ -83,17 +86,21 @@ def spread(values: list[float]) -> str:
 
 
 def summary(plan: list, results: list[dict[str, dict]], cores: int) -> list[str]:
-    """Per pair the within-round Ray/direct ratios of both rates, and each path's linearity, as report lines."""
+    """Per pair the within-round Ray/direct ratios of both rates, and each path's linearity (when the plan has
+    both the one and the many pair), as report lines."""
     names = [name for _, name, *_ in plan]
     lines = []
     for i in range(0, len(plan), 2):
         direct, ray_ = names[i], names[i + 1]
         parts = [f"{rate} {spread([r[ray_][rate] / r[direct][rate] for r in results])}" for rate in ("steady", "whole")]
         lines.append(f"ray / direct, {plan[i][0]}: " + ", ".join(parts))
-    for rate in ("steady", "whole"):
-        lines.append(f"linearity, {rate} ({cores} one-thread workers / 1; ideal {cores}): direct "
-                     f"{spread([r[names[4]][rate] / r[names[2]][rate] for r in results])}, ray "
-                     f"{spread([r[names[5]][rate] / r[names[3]][rate] for r in results])}")
+    one, many = "1 x 1 thread", f"{cores} x 1 thread"
+    pairs = {pair: (names[i], names[i + 1]) for i, (pair, *_) in enumerate(plan) if i % 2 == 0}
+    if one in pairs and many in pairs:
+        for rate in ("steady", "whole"):
+            lines.append(f"linearity, {rate} ({cores} one-thread workers / 1; ideal {cores}): " + ", ".join(
+                f"{path} {spread([r[pairs[many][k]][rate] / r[pairs[one][k]][rate] for r in results])}"
+                for k, path in enumerate(("direct", "ray"))))
     return lines
 
 
@@ -103,10 +110,12 @@ def main(argv=None) -> None:
     parser.add_argument("--count", type=int, default=32, help="samples per run")
     parser.add_argument("--resolution", type=int, default=256)
     parser.add_argument("--samples", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=3, help="times to run the six runs (ratios per round)")
+    parser.add_argument("--rounds", type=int, default=3, help="times to run the pairs (ratios per round)")
+    parser.add_argument("--pairs", nargs="+", choices=PAIRS, default=list(PAIRS),
+                        help="which pairs to run (default all; linearity needs one and many)")
     a = parser.parse_args(argv)
     cores = os.cpu_count() or 1
-    plan = runs(cores)
+    plan = [run_ for i, run_ in enumerate(runs(cores)) if PAIRS[i // 2] in a.pairs]
     scratch = Path(tempfile.mkdtemp(prefix="synthetic-ray-bench-"))
     results: list[dict[str, dict]] = []
     print(f"[ray-bench] {a.count} samples per run at {a.resolution}², {a.samples} spp, denoised, {cores} cores")

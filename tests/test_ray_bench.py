@@ -31,3 +31,10 @@ def test_ratios_are_taken_within_each_round():
     lines = summary(plan, rounds, 2)
     assert lines[2] == "ray / direct, 2 x 1 thread: steady 0.900 (0.900-0.900), whole 0.900 (0.900-0.900)"
     assert lines[3].endswith("direct 1.800 (1.800-1.800), ray 1.800 (1.800-1.800)")
+
+
+def test_a_plan_of_one_pair_has_no_linearity():
+    plan = runs(2)[4:]
+    rounds = [{name: {"steady": 1.0, "whole": 1.0} for _, name, *_ in plan}]
+    assert summary(plan, rounds, 2) == ["ray / direct, 2 x 1 thread: steady 1.000 (1.000-1.000), "
+                                        "whole 1.000 (1.000-1.000)"]
