@@ -9,9 +9,9 @@ this machine's cores) in one run, alternated, so that both see the same load.
 processes) of that worker's samples after its first, over the time from its first to its last (the start-up
 before a worker's first sample is left out, the turnover between a Ray worker's chunks is not); and the whole
 run's rate, samples over the time from the call to its return (the Ray cluster's start and stop included).
-Each round runs the three pairs, direct first in even rounds and Ray first in odd ones (the machine's speed
-drifts); a pair's Ray/direct ratio is taken within each round, then its median and range over the rounds are
-reported, and so is the linearity (C one-thread workers against one) of each path.
+Each round runs the chosen pairs (`--pairs`, default all three), direct first in even rounds and Ray first in
+odd ones (the machine's speed drifts); a pair's Ray/direct ratio is taken within each round, then its median and
+range over the rounds are reported, and so is the linearity (C one-thread workers against one) of each path.
 """
 from __future__ import annotations
 
