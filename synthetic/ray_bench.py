@@ -88,14 +88,12 @@ def spread(values: list[float]) -> str:
 def summary(plan: list, results: list[dict[str, dict]], cores: int) -> list[str]:
     """Per pair the within-round Ray/direct ratios of both rates, and each path's linearity (when the plan has
     both the one and the many pair), as report lines."""
-    names = [name for _, name, *_ in plan]
+    pairs = {plan[i][0]: (plan[i][1], plan[i + 1][1]) for i in range(0, len(plan), 2)}  # pair: (direct, ray)
     lines = []
-    for i in range(0, len(plan), 2):
-        direct, ray_ = names[i], names[i + 1]
+    for pair, (direct, ray_) in pairs.items():
         parts = [f"{rate} {spread([r[ray_][rate] / r[direct][rate] for r in results])}" for rate in ("steady", "whole")]
-        lines.append(f"ray / direct, {plan[i][0]}: " + ", ".join(parts))
+        lines.append(f"ray / direct, {pair}: " + ", ".join(parts))
     one, many = "1 x 1 thread", f"{cores} x 1 thread"
-    pairs = {pair: (names[i], names[i + 1]) for i, (pair, *_) in enumerate(plan) if i % 2 == 0}
     if one in pairs and many in pairs:
         for rate in ("steady", "whole"):
             lines.append(f"linearity, {rate} ({cores} one-thread workers / 1; ideal {cores}): " + ", ".join(
