@@ -137,8 +137,13 @@ def start(device: str = "cpu") -> World:
     return world
 
 
-def stop(world: World) -> None:
+def stop(world: World, finished: bool = False) -> None:
+    """Leave the process group. A run that `finished` waits for every rank first: a rank that tears the group down
+    while another still talks to it can abort both; after an error nothing is waited for (the others may never
+    come)."""
     if world.distributed and dist.is_initialized():
+        if finished:
+            dist.barrier()
         dist.destroy_process_group()
 
 

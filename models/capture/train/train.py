@@ -132,10 +132,13 @@ def train(data: D.SyntheticSet, real, config: TrainConfig, run_dir: Path, cache:
     follows the same schedule at any world size and resumes at another one."""
     world = distributed.start(config.device)
     try:
-        return _train(data, real, config, run_dir, cache, fresh, weights, world.main_only(log),
-                      show_progress and world.is_main, init_state, extra, world)
-    finally:
+        run = _train(data, real, config, run_dir, cache, fresh, weights, world.main_only(log),
+                     show_progress and world.is_main, init_state, extra, world)
+    except BaseException:
         distributed.stop(world)
+        raise
+    distributed.stop(world, finished=True)
+    return run
 
 
 def _train(data, real, config: TrainConfig, run_dir: Path, cache: Path, fresh: bool, weights: LossWeights, log,

@@ -125,10 +125,13 @@ def train(asset, config: TrainConfig, cache_dir: Path, run_dir: Path | None = No
     follows the same schedule at any world size and resumes at another one."""
     world = distributed.start(config.device)
     try:
-        return _train(asset, config, cache_dir, run_dir, fresh, sampler, world.main_only(log),
-                      show_progress and world.is_main, world)
-    finally:
+        run = _train(asset, config, cache_dir, run_dir, fresh, sampler, world.main_only(log),
+                     show_progress and world.is_main, world)
+    except BaseException:
         distributed.stop(world)
+        raise
+    distributed.stop(world, finished=True)
+    return run
 
 
 def _train(asset, config: TrainConfig, cache_dir: Path, run_dir, fresh: bool, sampler, log, show_progress: bool,
