@@ -35,7 +35,7 @@ def _train(a) -> None:
     from models.capture.train import real as R
     from models import distributed
     from models.capture.train.export import export
-    from models.capture.train.targets import dataset_key, load_targets
+    from models.capture.train.targets import datasets_key
     from models.capture.train.train import PRESETS, run_dir_for, train
     from models.semantic.runtime import semantic_digests
 
@@ -44,11 +44,10 @@ def _train(a) -> None:
                                    "backbone": a.backbone, "resolution": a.resolution}.items() if v is not None}
     config = dataclasses.replace(config, **overrides)
     cache = cache_dir()
-    targets = load_targets(a.data, cache, a.semantic_dir)
-    data = D.load_synthetic(a.data, targets)
+    data = D.load_synthetic_sets(a.data, cache, a.semantic_dir)
     real = R.load_real(_real(a.real, a.no_real), cache, config.real_max_frames) if _real(a.real, a.no_real) else None
     run_dir = Path(a.run_dir) if a.run_dir else run_dir_for(
-        config, dataset_key(a.data), semantic_digests(a.semantic_dir)["expression"],
+        config, datasets_key(a.data), semantic_digests(a.semantic_dir)["expression"],
         [] if real is None else real.files, cache)
     print(f"training on {len(data)} synthetic samples and {0 if real is None else len(real)} real frames; "
           f"run {run_dir}")
@@ -56,7 +55,7 @@ def _train(a) -> None:
     if distributed.launch_rank() != 0:  # under torchrun only rank 0 exports
         return
     export(run_dir / "best.pt", a.out, a.name, a.semantic_dir,
-           info={"data": str(a.data), "samples": len(data), "real_frames": 0 if real is None else len(real)})
+           info={"data": [str(d) for d in a.data], "samples": len(data), "real_frames": 0 if real is None else len(real)})
 
 
 def _export(a) -> None:
@@ -184,7 +183,8 @@ def parser() -> argparse.ArgumentParser:
                            help="folder of the semantic autoencoder whose codes the model learns")
 
     t = sub.add_parser("train", help="train on a synthetic dataset (+ real media), then export")
-    t.add_argument("--data", type=_existing_dir, required=True, help="a `python -m synthetic render` folder")
+    t.add_argument("--data", type=_existing_dir, nargs="+", required=True,
+                   help="one or more `python -m synthetic render` folders, trained on as one set")
     t.add_argument("--real", type=Path, nargs="*", help=f"videos/images or folders of them (default {DEFAULT_REAL})")
     t.add_argument("--no-real", action="store_true", help="no real domain (no domain loss)")
     t.add_argument("--preset", choices=("cpu", "gpu"), default="cpu")

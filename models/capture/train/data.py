@@ -54,6 +54,18 @@ def load_synthetic(data_dir: Path, targets: dict[str, np.ndarray]) -> SyntheticS
                         targets["z_exp"], targets["identity"], targets["arkit_weights"], targets["index"])
 
 
+def load_synthetic_sets(data_dirs, cache: Path, semantic_dir: Path, log=print) -> SyntheticSet:
+    """Several rendered datasets as one set (their targets computed and cached per dataset)."""
+    from models.capture.train.targets import load_targets
+
+    sets = [load_synthetic(d, load_targets(d, cache, semantic_dir, log=log)) for d in data_dirs]
+    if len(sets) == 1:
+        return sets[0]
+    fields = dataclasses.fields(SyntheticSet)[1:]
+    return SyntheticSet([p for s in sets for p in s.image_paths],
+                        *(np.concatenate([getattr(s, f.name) for s in sets]) for f in fields))
+
+
 def read_rgb(path: Path) -> np.ndarray:
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if img is None:

@@ -29,6 +29,12 @@ def dataset_key(data_dir: Path) -> str:
     return h.hexdigest()[:16]
 
 
+def datasets_key(data_dirs) -> str:
+    """The key of one dataset, or of several trained on together (in the order given)."""
+    keys = [dataset_key(d) for d in data_dirs]
+    return keys[0] if len(keys) == 1 else hashlib.sha256("+".join(keys).encode()).hexdigest()[:16]
+
+
 def label_paths(data_dir: Path) -> list[Path]:
     paths = sorted((Path(data_dir) / "labels").glob("[0-9][0-9][0-9][0-9][0-9][0-9].npz"))
     if not paths:
