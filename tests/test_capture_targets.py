@@ -63,3 +63,39 @@ def test_unposed_mesh_is_the_label_vertices_without_the_head_rotation(head_asset
         back = (posed.vertices - posed.pivot) @ posed.head_rotation + posed.pivot
         skin = head_asset.head_vertices
         np.testing.assert_allclose(back[skin], mesh[0, skin], atol=1e-6)
+
+
+def write_labelled_dataset(root, n, seed):
+    """A dataset whose labels carry what training reads (images are not read here)."""
+    write_dataset(root, n)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        path = root / "labels" / f"{i:06d}.npz"
+        with np.load(path) as z:
+            arrays = dict(z)
+        meta = '{"image": "images/%06d.png"}' % i
+        np.savez(path, **arrays, mp478_2d=rng.uniform(0, 64, (478, 2)).astype(np.float32), R=np.eye(3, dtype=np.float32),
+                 head_rotation=np.eye(3, dtype=np.float32), gaze_deg=rng.normal(0, 5, (2, 2)).astype(np.float32),
+                 head_pose_camera_deg=rng.normal(0, 20, 3).astype(np.float32), meta_json=np.frombuffer(meta.encode(), np.uint8))
+    (root / "manifest.json").write_text('{"settings": {"count": %d, "seed": %d}}' % (n, seed))
+
+
+def test_several_datasets_train_as_one_set_with_their_own_targets(tmp_path):
+    from models.capture.train.data import load_synthetic, load_synthetic_sets
+    from models.capture.train.targets import dataset_key, datasets_key
+
+    a, b, cache = tmp_path / "a", tmp_path / "b", tmp_path / "cache"
+    write_labelled_dataset(a, 3, 1)
+    write_labelled_dataset(b, 2, 2)
+    quiet = dict(model=FakeHead(), log=lambda *x: None)
+    both = load_synthetic_sets([a, b], cache, WEIGHTS_DIR, **quiet)
+    alone = [load_synthetic_sets([d], cache, WEIGHTS_DIR, **quiet) for d in (a, b)]
+    assert len(both) == 5 and both.image_paths == alone[0].image_paths + alone[1].image_paths
+    assert both.image_paths[3] == b / "images" / "000000.png"
+    for name in ("mp478", "z_exp", "gaze", "yaw_deg", "index", "arkit_weights"):
+        np.testing.assert_array_equal(getattr(both, name),
+                                      np.concatenate([getattr(alone[0], name), getattr(alone[1], name)]))
+    direct = load_synthetic(b, load_targets(b, cache, WEIGHTS_DIR, FakeHead(), log=lambda *x: None))
+    np.testing.assert_array_equal(direct.z_exp, both.z_exp[3:])
+    assert datasets_key([a]) == dataset_key(a)  # one folder keeps its run key (old runs resume)
+    assert len({datasets_key([a, b]), datasets_key([b, a]), dataset_key(a), dataset_key(b)}) == 4

@@ -9,7 +9,8 @@ import torch
 
 from models.capture.runtime import CaptureOptions, CaptureRuntime, SemanticMismatch
 from models.capture.train import data as D
-from models.capture.train.losses import LossWeights
+from models.capture.train.losses import LossWeights, TorchFaceMetric
+from models.capture.train.mesh_loss import FaceMetric
 from models.capture.train.networks import CaptureNet, GradientReversal, parameter_count, rotation_from_6d
 from models.capture.train.train import TrainConfig, train, train_step
 from models.model_files import ModelFileError, write_metadata
@@ -18,6 +19,12 @@ from models.semantic.runtime import META as SEMANTIC_META
 from models.semantic.runtime import WEIGHTS_DIR
 from capture_model_helpers import RES, export_tiny_capture_model
 from tests.test_capture_crop import fake_landmarks
+
+
+def random_face_metric(vertices: int = 20) -> FaceMetric:
+    rng = np.random.default_rng(5)
+    return FaceMetric(rng.normal(0, 1e-3, (64, vertices, 3)).astype(np.float32),
+                      np.full(vertices, 1 / vertices, np.float32))
 
 
 
@@ -91,8 +98,9 @@ def test_steps_lower_the_loss_on_one_batch(tiny_set):
                         np.zeros(2, np.int64), np.arange(2), ["x"])
     batch = D.make_batch(tiny_set, real, 4, 2, RES, np.random.default_rng(0), None, None)
     opt = torch.optim.Adam(net.parameters(), 1e-3)
-    losses = [train_step(net, opt, batch, LossWeights(), "cpu") for _ in range(12)]
-    assert set(losses[0]) == {"loss", "code", "lmks", "pose", "gaze", "domain"}
+    face = TorchFaceMetric(random_face_metric())
+    losses = [train_step(net, opt, batch, LossWeights(), "cpu", face=face) for _ in range(12)]
+    assert set(losses[0]) == {"loss", "code", "lmks", "pose", "gaze", "domain", "mesh"}
     assert losses[-1]["loss"] < 0.7 * losses[0]["loss"]
 
 
@@ -103,20 +111,25 @@ class _Stop(Exception):
 def test_resume_equals_an_uninterrupted_run(tiny_set, tmp_path):
     config = TrainConfig(resolution=RES, batch=3, real_batch=0, steps=4, minutes=1e6, warmup_steps=1, val_every=1,
                          checkpoint_every_s=0.0, pretrained=False, threads=1, val_fraction=0.2)
-    whole = train(tiny_set, None, config, tmp_path / "whole", tmp_path, log=lambda *a: None, show_progress=False)
+    face = random_face_metric()
+    whole = train(tiny_set, None, config, tmp_path / "whole", tmp_path, log=lambda *a: None, show_progress=False,
+                  face=face)
 
     def stop_at_step_3(message):
         if message.startswith("step 3 "):
             raise _Stop  # dies after step 3's update, before its checkpoint: last.pt holds step 2
     with pytest.raises(_Stop):
-        train(tiny_set, None, config, tmp_path / "cut", tmp_path, log=stop_at_step_3, show_progress=False)
+        train(tiny_set, None, config, tmp_path / "cut", tmp_path, log=stop_at_step_3, show_progress=False, face=face)
     assert torch.load(tmp_path / "cut" / "last.pt", weights_only=False)["step"] == 2
     messages = []
-    cut = train(tiny_set, None, config, tmp_path / "cut", tmp_path, log=messages.append, show_progress=False)
+    cut = train(tiny_set, None, config, tmp_path / "cut", tmp_path, log=messages.append, show_progress=False,
+                face=face)
     assert any("resuming" in m and "step 2" in m for m in messages)
     a = torch.load(whole / "last.pt", weights_only=False)
     b = torch.load(cut / "last.pt", weights_only=False)
     assert a["step"] == b["step"] == 4
+    assert [h["val_face_mm"] for h in a["history"]] == [h["val_face_mm"] for h in b["history"]]
+    assert a["best"] == min(h["val_face_mm"] for h in a["history"])  # the best checkpoint is chosen in mm
     for k in a["model"]:
         torch.testing.assert_close(a["model"][k], b["model"][k], atol=1e-6, rtol=0)
 

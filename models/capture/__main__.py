@@ -35,8 +35,10 @@ def _train(a) -> None:
     from models.capture.train import real as R
     from models import distributed
     from models.capture.train.export import export
+    from models.capture.train.losses import LossWeights
+    from models.capture.train.mesh_loss import face_metric
     from models.capture.train.targets import datasets_key
-    from models.capture.train.train import PRESETS, run_dir_for, train
+    from models.capture.train.train import PRESETS, run_dir_for, split, train
     from models.semantic.runtime import semantic_digests
 
     config = PRESETS[a.preset]
@@ -51,11 +53,13 @@ def _train(a) -> None:
         [] if real is None else real.files, cache)
     print(f"training on {len(data)} synthetic samples and {0 if real is None else len(real)} real frames; "
           f"run {run_dir}")
-    run_dir = train(data, real, config, run_dir, cache, fresh=a.fresh)
+    face = face_metric(a.semantic_dir, data.z_exp[split(len(data), config.val_fraction)[0]])
+    run_dir = train(data, real, config, run_dir, cache, fresh=a.fresh, face=face)
     if distributed.launch_rank() != 0:  # under torchrun only rank 0 exports
         return
     export(run_dir / "best.pt", a.out, a.name, a.semantic_dir,
-           info={"data": [str(d) for d in a.data], "samples": len(data), "real_frames": 0 if real is None else len(real)})
+           info={"data": [str(d) for d in a.data], "samples": len(data), "real_frames": 0 if real is None else len(real),
+                 "losses": {**dataclasses.asdict(LossWeights()), "face_loss": True}})
 
 
 def _export(a) -> None:
@@ -134,11 +138,13 @@ def _random_model(resolution: int) -> Path:
 def _adapt(a) -> None:
     from models.capture.train import data as D
     from models.capture.train.adapt import adapt
+    from models.capture.train.mesh_loss import face_metric
     from models.capture.train.targets import load_targets
 
     data = D.load_synthetic(a.data, load_targets(a.data, cache_dir(), a.semantic_dir))
     print(json.dumps(adapt(a.video, data, a.weights_dir, a.name, a.semantic_dir, cache_dir(), a.minutes,
-                           a.steps if a.steps else 100_000, threads=a.threads or 2), indent=1))
+                           a.steps if a.steps else 100_000, threads=a.threads or 2,
+                           face=face_metric(a.semantic_dir, data.z_exp)), indent=1))
 
 
 def _sheet(a) -> None:

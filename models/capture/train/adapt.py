@@ -30,7 +30,8 @@ def adapted_name(weights_dir: Path, name: str, clip: Path) -> str:
 
 
 def adapt(clip: Path, data, weights_dir: Path, name: str, semantic_dir: Path, cache: Path, minutes: float = 5.0,
-          steps: int = 100_000, max_frames: int = 200, threads: int = 2, log=print) -> dict:
+          steps: int = 100_000, max_frames: int = 200, threads: int = 2, log=print, face=None) -> dict:
+    """`face`: the training's mesh_loss.FaceMetric, so the synthetic rows keep the loss they were trained with."""
     from models.capture.evaluate import real_agreement
     from models.capture.train.export import export
 
@@ -49,8 +50,8 @@ def adapt(clip: Path, data, weights_dir: Path, name: str, semantic_dir: Path, ca
     cfg = TrainConfig(**{**state["config"], "minutes": minutes, "steps": steps, "lr": 1e-4, "warmup_steps": 20,
                          "batch": 16, "real_batch": 16, "pretrained": False, "threads": threads, "val_every": 100})
     key = hashlib.sha256(f"{base.digest} {R.file_key(Path(clip), max_frames, 0.0, HELD_OUT)} "
-                         f"{dataclasses.asdict(cfg)}".encode()).hexdigest()[:12]
-    run_dir = train(data, fit, cfg, Path(cache) / "adapt" / key, cache, init_state=state["model"], log=log)
+                         f"{dataclasses.asdict(cfg)} face_loss={face is not None}".encode()).hexdigest()[:12]
+    run_dir = train(data, fit, cfg, Path(cache) / "adapt" / key, cache, init_state=state["model"], log=log, face=face)
     new_name = adapted_name(weights_dir, name, clip)
     export(run_dir / "last.pt", weights_dir, new_name, semantic_dir,
            info={"adapted_from": name, "adapted_from_sha256": base.digest, "clip": str(clip)}, log=log)

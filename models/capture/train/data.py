@@ -54,11 +54,12 @@ def load_synthetic(data_dir: Path, targets: dict[str, np.ndarray]) -> SyntheticS
                         targets["z_exp"], targets["identity"], targets["arkit_weights"], targets["index"])
 
 
-def load_synthetic_sets(data_dirs, cache: Path, semantic_dir: Path, log=print) -> SyntheticSet:
-    """Several rendered datasets as one set (their targets computed and cached per dataset)."""
+def load_synthetic_sets(data_dirs, cache: Path, semantic_dir: Path, model=None, log=print) -> SyntheticSet:
+    """Several rendered datasets as one set (their targets computed and cached per dataset; `model`: the head
+    model, see load_targets)."""
     from models.capture.train.targets import load_targets
 
-    sets = [load_synthetic(d, load_targets(d, cache, semantic_dir, log=log)) for d in data_dirs]
+    sets = [load_synthetic(d, load_targets(d, cache, semantic_dir, model, log)) for d in data_dirs]
     if len(sets) == 1:
         return sets[0]
     fields = dataclasses.fields(SyntheticSet)[1:]

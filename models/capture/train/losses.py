@@ -1,4 +1,4 @@
-"""SEREP's capture losses (weights of its supplementary) plus head-pose and gaze terms."""
+"""SEREP's capture losses (weights of its supplementary) plus head-pose, gaze and face-surface terms."""
 from __future__ import annotations
 
 import dataclasses
@@ -14,15 +14,33 @@ class LossWeights:
     domain: float = 0.005
     pose: float = 1.0  # squared Frobenius distance of rotation matrices (= 8 sin^2(angle / 2))
     gaze: float = 1.0  # L1 of yaw/pitch in radians
+    mesh: float = 5.0  # the code error as mm of face surface (mesh_loss.py), when a FaceMetric is given
 
 
-def capture_losses(out: dict, landmarks, n_synthetic: int, z_exp, rotation, gaze) -> dict[str, torch.Tensor]:
+class TorchFaceMetric(torch.nn.Module):
+    """mesh_loss.FaceMetric as tensors (buffers, so `.to(device)` moves them)."""
+
+    def __init__(self, metric):
+        super().__init__()
+        k, v, _ = metric.jacobian.shape
+        self.register_buffer("jacobian", torch.as_tensor(metric.jacobian).reshape(k, v * 3))
+        self.register_buffer("weights", torch.as_tensor(metric.vertex_weights))
+
+    def forward(self, z_pred, z_true):
+        d = ((z_pred - z_true) @ self.jacobian).reshape(len(z_pred), -1, 3)
+        return (d.pow(2).sum(2).add(1e-12).sqrt() * self.weights).sum(1).mean() * 1000.0
+
+
+def capture_losses(out: dict, landmarks, n_synthetic: int, z_exp, rotation, gaze,
+                   face: TorchFaceMetric | None = None) -> dict[str, torch.Tensor]:
     """Unweighted terms. Synthetic rows come first; real rows add landmark and domain terms only."""
     s = n_synthetic
     terms = {"code": (out["z_exp"][:s] - z_exp).abs().mean(),
              "lmks": (out["landmarks"] - landmarks).abs().mean(),
              "pose": (out["rotation"][:s] - rotation).pow(2).sum((1, 2)).mean(),
              "gaze": (out["gaze"][:s] - gaze).abs().mean()}
+    if face is not None:
+        terms["mesh"] = face(out["z_exp"][:s], z_exp)
     n = len(out["features"])
     if n > s:  # the domain classifier needs both domains; its GRL sends the reversed gradient into E_img
         logits = out["domain"]

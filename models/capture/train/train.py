@@ -19,7 +19,8 @@ from models.checkpoints import Checkpoints
 from models.capture.crop import CropJitter
 from models.capture.train import data as D
 from models.capture.train.augment import Augment
-from models.capture.train.losses import LossWeights, capture_losses, total
+from models.capture.train.losses import LossWeights, TorchFaceMetric, capture_losses, total
+from models.capture.train.mesh_loss import FaceMetric
 from models.capture.train.networks import CaptureNet
 
 TRAIN_SEED = 0
@@ -55,10 +56,12 @@ PRESETS = {
 }
 
 
-def run_dir_for(config: TrainConfig, data_key: str, semantic_digest: str, real_files: list[str], cache: Path) -> Path:
+def run_dir_for(config: TrainConfig, data_key: str, semantic_digest: str, real_files: list[str], cache: Path,
+                weights: LossWeights = LossWeights(), face_loss: bool = True) -> Path:
     settings = {k: v for k, v in dataclasses.asdict(config).items() if k != "threads"}
-    key = hashlib.sha256(json.dumps({**settings, "data": data_key, "semantic": semantic_digest, "real": real_files},
-                                    sort_keys=True).encode()).hexdigest()[:12]
+    losses = {**dataclasses.asdict(weights), "face_loss": face_loss}
+    key = hashlib.sha256(json.dumps({**settings, "data": data_key, "semantic": semantic_digest, "real": real_files,
+                                     "losses": losses}, sort_keys=True).encode()).hexdigest()[:12]
     return Path(cache) / "runs" / key
 
 
@@ -74,12 +77,13 @@ def to_tensors(batch: D.Batch, device) -> dict:
 
 
 def train_step(net: CaptureNet, opt, batch: D.Batch, weights: LossWeights, device,
-               world: distributed.World = distributed.World(), share: float = 1.0) -> dict[str, float]:
+               world: distributed.World = distributed.World(), share: float = 1.0,
+               face: TorchFaceMetric | None = None) -> dict[str, float]:
     """One step on the gradient averaged over the ranks (`share`: see World.average_gradients)."""
     b = to_tensors(batch, device)
     out = net(b["images"])
     out["domain"] = net.domain(out["features"])
-    terms = capture_losses(out, b["landmarks"], b["n_synthetic"], b["z_exp"], b["rotation"], b["gaze"])
+    terms = capture_losses(out, b["landmarks"], b["n_synthetic"], b["z_exp"], b["rotation"], b["gaze"], face)
     loss = total(terms, weights)
     opt.zero_grad(set_to_none=True)
     loss.backward()
@@ -90,18 +94,23 @@ def train_step(net: CaptureNet, opt, batch: D.Batch, weights: LossWeights, devic
 
 
 @torch.no_grad()
-def validate(net: CaptureNet, val: D.SyntheticSet, resolution: int, device, chunk: int = 32) -> dict[str, float]:
+def validate(net: CaptureNet, val: D.SyntheticSet, resolution: int, device, chunk: int = 32,
+             face: FaceMetric | None = None) -> dict[str, float]:
     net.eval()
-    code, lmk = [], []
+    code, lmk, mesh = [], [], []
     rng = np.random.default_rng(1)
     for s in range(0, len(val), chunk):
         rows = np.arange(s, min(s + chunk, len(val)))
         images, lmks, _ = D.synthetic_crops(val, rows, resolution, rng, None, None)
         out = net(torch.as_tensor(images).float().to(device))
-        code.append(np.abs(out["z_exp"].cpu().numpy() - val.z_exp[rows]).mean(1))
+        z = out["z_exp"].cpu().numpy()
+        code.append(np.abs(z - val.z_exp[rows]).mean(1))
+        if face is not None:
+            mesh.append(face.error_mm(z, val.z_exp[rows]))
         lmk.append(np.linalg.norm(out["landmarks"].cpu().numpy() - lmks, axis=2).mean(1) * resolution / 2)
     net.train()
-    return {"val_code_l1": float(np.concatenate(code).mean()), "val_landmark_px": float(np.concatenate(lmk).mean())}
+    out = {"val_code_l1": float(np.concatenate(code).mean()), "val_landmark_px": float(np.concatenate(lmk).mean())}
+    return {**out, "val_face_mm": float(np.concatenate(mesh).mean())} if mesh else out
 
 
 def split(n: int, fraction: float) -> tuple[np.ndarray, np.ndarray]:
@@ -126,14 +135,16 @@ def build_net(config: TrainConfig, cache: Path, log=print) -> CaptureNet:
 
 def train(data: D.SyntheticSet, real, config: TrainConfig, run_dir: Path, cache: Path, fresh: bool = False,
           weights: LossWeights = LossWeights(), log=print, show_progress: bool = True, init_state: dict | None = None,
-          extra: dict | None = None) -> Path:
-    """Train (or resume) a run; returns its directory holding `last.pt` and `best.pt`. Under torchrun every
+          extra: dict | None = None, face: FaceMetric | None = None) -> Path:
+    """Train (or resume) a run; returns its directory holding `last.pt` and `best.pt`. With `face` (a
+    mesh_loss.FaceMetric) the code error also counts as mm of face surface, and the best checkpoint is the one
+    with the least of that on the validation rows (else the least code L1). Under torchrun every
     rank calls this; `config.batch` and `real_batch` stay the global batch, split over the ranks, so a run
     follows the same schedule at any world size and resumes at another one."""
     world = distributed.start(config.device)
     try:
         run = _train(data, real, config, run_dir, cache, fresh, weights, world.main_only(log),
-                     show_progress and world.is_main, init_state, extra, world)
+                     show_progress and world.is_main, init_state, extra, world, face)
     except BaseException:
         distributed.stop(world)
         raise
@@ -142,7 +153,8 @@ def train(data: D.SyntheticSet, real, config: TrainConfig, run_dir: Path, cache:
 
 
 def _train(data, real, config: TrainConfig, run_dir: Path, cache: Path, fresh: bool, weights: LossWeights, log,
-           show_progress: bool, init_state: dict | None, extra: dict | None, world: distributed.World) -> Path:
+           show_progress: bool, init_state: dict | None, extra: dict | None, world: distributed.World,
+           face: FaceMetric | None) -> Path:
     from tqdm import tqdm
 
     torch.set_num_threads(max(1, config.threads))
@@ -161,6 +173,7 @@ def _train(data, real, config: TrainConfig, run_dir: Path, cache: Path, fresh: b
     if init_state is not None:
         net.load_state_dict(init_state)
     net = net.to(device).train()
+    face_loss = TorchFaceMetric(face).to(device) if face is not None else None
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     step, elapsed, best, history, saved_rngs = 0, 0.0, math.inf, [], None
     last = run_dir / "last.pt"
@@ -197,7 +210,8 @@ def _train(data, real, config: TrainConfig, run_dir: Path, cache: Path, fresh: b
         for g in opt.param_groups:
             g["lr"] = lr
         terms = train_step(net, opt, D.make_batch(train_set, real, batch, n_real, config.resolution, rng,
-                                                  CropJitter(), Augment()), weights, device, world, share)
+                                                  CropJitter(), Augment()), weights, device, world, share,
+                           face_loss)
         step += 1
         elapsed = world.agree(time.monotonic() - t0)
         progress = max(step / config.steps, elapsed / budget)
@@ -205,13 +219,16 @@ def _train(data, real, config: TrainConfig, run_dir: Path, cache: Path, fresh: b
             running[k] = v if k not in running else 0.95 * running[k] + 0.05 * v
         bar.update(int(1000 * min(progress, 1.0)) - bar.n)
         bar.set_postfix(step=step, loss=f"{running['loss']:.3f}", code=f"{running['code']:.3f}",
-                        lmks=f"{running['lmks']:.3f}", refresh=False)
+                        lmks=f"{running['lmks']:.3f}",
+                        **({"face_mm": f"{running['mesh']:.2f}"} if "mesh" in running else {}), refresh=False)
         if len(val_set) and (step % config.val_every == 0 or progress >= 1.0):
-            v = validate(net, val_set, config.resolution, device)
+            v = validate(net, val_set, config.resolution, device, face=face)
             history.append({"step": step, "minutes": elapsed / 60, **v, **{k: round(x, 6) for k, x in running.items()}})
             log(f"step {step} {elapsed / 60:.1f} min: val code L1 {v['val_code_l1']:.4f}, "
-                f"landmarks {v['val_landmark_px']:.2f} px; train loss {running['loss']:.4f}")
-            checkpoints.score(v["val_code_l1"])
+                f"landmarks {v['val_landmark_px']:.2f} px"
+                + (f", face {v['val_face_mm']:.3f} mm" if "val_face_mm" in v else "")
+                + f"; train loss {running['loss']:.4f}")
+            checkpoints.score(v.get("val_face_mm", v["val_code_l1"]))
         checkpoints.tick(final=progress >= 1.0)
     bar.close()
     checkpoints.close()
