@@ -190,13 +190,14 @@ class Methods:
                 shutil.copy2(folder / f, own / f)
         from models.capture.train import data as D
         from models.capture.train.adapt import adapt
+        from models.capture.train.mesh_loss import face_metric
         from models.capture.train.targets import load_targets
         from models.paths import cache_dir
 
         data = D.load_synthetic(self.options.adapt_data, load_targets(self.options.adapt_data, cache_dir(),
                                                                       self.semantic_dir))
         result = adapt(frontal, data, own, name, self.semantic_dir, cache_dir(), self.options.adapt_minutes,
-                       log=self.log)
+                       log=self.log, face=face_metric(self.semantic_dir, data.z_exp, log=self.log))
         return own, result["model"]
 
     def _options(self, backend: str, folder: Path | None = None, name: str = "", target=None):
