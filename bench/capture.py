@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import json
 import os
 import platform
@@ -174,6 +175,18 @@ class Methods:
 
         return self._adapted(clip.identity, video_path(self.options.data, clip.identity, 0))
 
+    @functools.cached_property
+    def _adapt_inputs(self):
+        """The synthetic set mixed into every identity's adaptation, and its face metric: loaded once per bench."""
+        from models.capture.train import data as D
+        from models.capture.train.mesh_loss import face_metric
+        from models.capture.train.targets import load_targets
+        from models.paths import cache_dir
+
+        data = D.load_synthetic(self.options.adapt_data, load_targets(self.options.adapt_data, cache_dir(),
+                                                                      self.semantic_dir))
+        return data, face_metric(self.semantic_dir, data.z_exp, log=self.log)
+
     def _adapted(self, identity: int, frontal: Path) -> tuple[Path, str]:
         """The shipped model fine-tuned on this identity's frontal clip, in the bench's own folder (the model
         folder is never written to); adapted once per identity and kept."""
@@ -188,16 +201,12 @@ class Methods:
         for f in file_names(name).values():
             if (folder / f).is_file() and not (own / f).is_file():
                 shutil.copy2(folder / f, own / f)
-        from models.capture.train import data as D
         from models.capture.train.adapt import adapt
-        from models.capture.train.mesh_loss import face_metric
-        from models.capture.train.targets import load_targets
         from models.paths import cache_dir
 
-        data = D.load_synthetic(self.options.adapt_data, load_targets(self.options.adapt_data, cache_dir(),
-                                                                      self.semantic_dir))
+        data, face = self._adapt_inputs
         result = adapt(frontal, data, own, name, self.semantic_dir, cache_dir(), self.options.adapt_minutes,
-                       log=self.log, face=face_metric(self.semantic_dir, data.z_exp, log=self.log))
+                       log=self.log, face=face)
         return own, result["model"]
 
     def _options(self, backend: str, folder: Path | None = None, name: str = "", target=None):
