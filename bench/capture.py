@@ -181,9 +181,9 @@ class Methods:
         from models.capture.train import data as D
         from models.capture.train.mesh_loss import face_metric
         from models.capture.train.targets import load_targets
-        from models.paths import cache_dir
+        from models.paths import capture_cache_dir
 
-        data = D.load_synthetic(self.options.adapt_data, load_targets(self.options.adapt_data, cache_dir(),
+        data = D.load_synthetic(self.options.adapt_data, load_targets(self.options.adapt_data, capture_cache_dir(),
                                                                       self.semantic_dir))
         return data, face_metric(self.semantic_dir, data.z_exp, log=self.log)
 
@@ -202,10 +202,10 @@ class Methods:
             if (folder / f).is_file() and not (own / f).is_file():
                 shutil.copy2(folder / f, own / f)
         from models.capture.train.adapt import adapt
-        from models.paths import cache_dir
+        from models.paths import capture_cache_dir
 
         data, face = self._adapt_inputs
-        result = adapt(frontal, data, own, name, self.semantic_dir, cache_dir(), self.options.adapt_minutes,
+        result = adapt(frontal, data, own, name, self.semantic_dir, capture_cache_dir(), self.options.adapt_minutes,
                        log=self.log, face=face)
         return own, result["model"]
 

@@ -23,6 +23,12 @@ def cache_dir() -> Path:
     return Path(os.environ.get("FACECAP_CACHE", project_root() / ".cache"))
 
 
+def capture_cache_dir() -> Path:
+    """The capture model's rebuildable files (code targets, real-frame crops, ImageNet weights, runs, adaptations),
+    shared by its CLI and the capture benchmark."""
+    return cache_dir() / "capture"
+
+
 def weights_dir() -> Path:
     """The shipped network weights (ONNX files and their model cards)."""
     return Path(__file__).resolve().parent / "weights"

@@ -9,15 +9,11 @@ from pathlib import Path
 from models.capture.runtime import DEFAULT_NAME, WEIGHTS_DIR
 
 from models.model_files import ModelFileError
-from models.paths import cache_dir as _cache_root
+from models.paths import capture_cache_dir as cache_dir
 from models.paths import project_root, shared_dir
 
 ROOT = project_root()
 DEFAULT_REAL = shared_dir() / "media" / "real"
-
-
-def cache_dir() -> Path:
-    return _cache_root() / "capture"
 
 
 def _real(paths, none: bool):
