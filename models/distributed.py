@@ -147,6 +147,19 @@ def stop(world: World, finished: bool = False) -> None:
         dist.destroy_process_group()
 
 
+@contextlib.contextmanager
+def session(device: str = "cpu"):
+    """`start` ... `stop` around a run: a run that returns waits for every rank before leaving the group, one that
+    raises leaves at once."""
+    world = start(device)
+    try:
+        yield world
+    except BaseException:
+        stop(world)
+        raise
+    stop(world, finished=True)
+
+
 def rank_rng(seed: int, world: World, saved: list | None = None, step: int = 0):
     """This rank's own data stream: its state in a checkpoint's per-rank list `saved` when there is one (a
     resume, perhaps with another world size), else fresh; rank 0 starts as a single process would (`seed`), the

@@ -141,15 +141,9 @@ def train(data: D.SyntheticSet, real, config: TrainConfig, run_dir: Path, cache:
     with the least of that on the validation rows (else the least code L1). Under torchrun every
     rank calls this; `config.batch` and `real_batch` stay the global batch, split over the ranks, so a run
     follows the same schedule at any world size and resumes at another one."""
-    world = distributed.start(config.device)
-    try:
-        run = _train(data, real, config, run_dir, cache, fresh, weights, world.main_only(log),
-                     show_progress and world.is_main, init_state, extra, world, face)
-    except BaseException:
-        distributed.stop(world)
-        raise
-    distributed.stop(world, finished=True)
-    return run
+    with distributed.session(config.device) as world:
+        return _train(data, real, config, run_dir, cache, fresh, weights, world.main_only(log),
+                      show_progress and world.is_main, init_state, extra, world, face)
 
 
 def _train(data, real, config: TrainConfig, run_dir: Path, cache: Path, fresh: bool, weights: LossWeights, log,

@@ -123,15 +123,9 @@ def train(asset, config: TrainConfig, cache_dir: Path, run_dir: Path | None = No
     """Train (or resume) a run; returns its directory holding ``last.pt`` and ``best.pt``. Under torchrun every
     rank calls this; `config.batch` (and `cycle_batch`) stay the global batch, split over the ranks, so a run
     follows the same schedule at any world size and resumes at another one."""
-    world = distributed.start(config.device)
-    try:
-        run = _train(asset, config, cache_dir, run_dir, fresh, sampler, world.main_only(log),
-                     show_progress and world.is_main, world)
-    except BaseException:
-        distributed.stop(world)
-        raise
-    distributed.stop(world, finished=True)
-    return run
+    with distributed.session(config.device) as world:
+        return _train(asset, config, cache_dir, run_dir, fresh, sampler, world.main_only(log),
+                      show_progress and world.is_main, world)
 
 
 def _train(asset, config: TrainConfig, cache_dir: Path, run_dir, fresh: bool, sampler, log, show_progress: bool,
