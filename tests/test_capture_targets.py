@@ -1,7 +1,10 @@
 """Code targets: E_exp of each label's unposed mesh, computed once per dataset and semantic encoder."""
+import types
+
 import numpy as np
 
-from models.capture.train.targets import load_targets
+from models.atomic_io import save_npz
+from models.capture.train.targets import load_targets, mirrored_mesh
 from models.semantic.runtime import SemanticRuntime, WEIGHTS_DIR
 
 
@@ -11,6 +14,7 @@ class FakeHead:
     def __init__(self):
         self.calls = 0
         self.base = np.random.default_rng(0).normal(0, 0.05, (5023, 3))
+        self.asset = types.SimpleNamespace(mirror=np.arange(5023)[::-1].copy())
 
     def neutral(self, identity):
         return self.base[None] + np.asarray(identity)[:, :1, None] * 1e-3
@@ -38,13 +42,24 @@ def test_targets_are_the_semantic_codes_and_cached(tmp_path):
     expected = SemanticRuntime().encode_expression(head.vertices(t["identity"], t["arkit_weights"]),
                                                    head.neutral(t["identity"]))
     np.testing.assert_allclose(t["z_exp"], expected, atol=1e-5)
+    mirror = head.asset.mirror
+    mirrored = SemanticRuntime().encode_expression(
+        mirrored_mesh(head.vertices(t["identity"], t["arkit_weights"]).astype(np.float32), mirror),
+        mirrored_mesh(head.neutral(t["identity"]).astype(np.float32), mirror))
+    np.testing.assert_allclose(t["z_exp_mirror"], mirrored, atol=1e-5)
+    assert np.abs(t["z_exp_mirror"] - t["z_exp"]).max() > 1e-3
     head.calls = 0
     again = load_targets(data, tmp_path / "cache", WEIGHTS_DIR, head, log=lambda *a: None)
     assert head.calls == 0  # from the cache
     np.testing.assert_array_equal(again["z_exp"], t["z_exp"])
+    (path,) = (tmp_path / "cache" / "targets").glob("*.npz")
+    save_npz(path, {k: v for k, v in t.items() if k != "z_exp_mirror"})  # a cache from before the mirrored codes
+    seen = []
+    assert "z_exp_mirror" in load_targets(data, tmp_path / "cache", WEIGHTS_DIR, head, log=seen.append)
+    assert head.calls == 1 and "predates" in seen[0]
     (data / "manifest.json").write_text('{"settings": {"count": 4}}')  # another dataset: computed again
     load_targets(data, tmp_path / "cache", WEIGHTS_DIR, head, log=lambda *a: None)
-    assert head.calls == 1
+    assert head.calls == 2
 
 
 def test_unposed_mesh_is_the_label_vertices_without_the_head_rotation(head_asset):
@@ -92,7 +107,7 @@ def test_several_datasets_train_as_one_set_with_their_own_targets(tmp_path):
     alone = [load_synthetic_sets([d], cache, WEIGHTS_DIR, **quiet) for d in (a, b)]
     assert len(both) == 5 and both.image_paths == alone[0].image_paths + alone[1].image_paths
     assert both.image_paths[3] == b / "images" / "000000.png"
-    for name in ("mp478", "z_exp", "gaze", "yaw_deg", "index", "arkit_weights"):
+    for name in ("mp478", "z_exp", "z_exp_mirror", "gaze", "yaw_deg", "index", "arkit_weights"):
         np.testing.assert_array_equal(getattr(both, name),
                                       np.concatenate([getattr(alone[0], name), getattr(alone[1], name)]))
     direct = load_synthetic(b, load_targets(b, cache, WEIGHTS_DIR, FakeHead(), log=lambda *x: None))

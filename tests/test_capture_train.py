@@ -52,7 +52,8 @@ def tiny_set(tmp_path_factory):
 
     return D.SyntheticSet(paths, np.array(mp, np.float32), Rotation.random(n, random_state=0).as_matrix().astype(np.float32),
                           rng.uniform(-0.3, 0.3, (n, 2, 2)).astype(np.float32), np.zeros(n, np.float32),
-                          rng.normal(size=(n, 64)).astype(np.float32), np.zeros((n, 60), np.float32),
+                          rng.normal(size=(n, 64)).astype(np.float32), rng.normal(size=(n, 64)).astype(np.float32),
+                          np.zeros((n, 60), np.float32),
                           np.zeros((n, 52), np.float32), np.arange(n))
 
 

@@ -74,6 +74,7 @@ def _capture(run: Path, steps: int, out: Path) -> None:
                           Rotation.random(n, random_state=0).as_matrix().astype(np.float32),
                           np.zeros((n, 2, 2), np.float32), np.zeros(n, np.float32),
                           np.random.default_rng(1).normal(size=(n, 64)).astype(np.float32),
+                          np.random.default_rng(2).normal(size=(n, 64)).astype(np.float32),
                           np.zeros((n, 60), np.float32), np.zeros((n, 52), np.float32), np.arange(n))
     config = T.TrainConfig(resolution=32, batch=4, real_batch=0, steps=steps, minutes=1e6, warmup_steps=1,
                            val_every=2, checkpoint_every_s=0.0, pretrained=False, threads=1, val_fraction=0.2)

@@ -34,28 +34,36 @@ def _train(a) -> None:
     from models.capture.train.losses import LossWeights
     from models.capture.train.mesh_loss import face_metric
     from models.capture.train.targets import datasets_key
-    from models.capture.train.train import PRESETS, run_dir_for, split, train
+    from models.capture.train.train import PRESETS, load_init, run_dir_for, split, train
     from models.semantic.runtime import semantic_digests
 
     config = PRESETS[a.preset]
+    init = load_init(a.init) if a.init else None
+    if init is not None and a.backbone and a.backbone != init.config["backbone"]:
+        raise ValueError(f"--init {a.init} is a {init.config['backbone']} model, not --backbone {a.backbone}; drop "
+                         f"--backbone or start from a {a.backbone} model")
     overrides = {k: v for k, v in {"minutes": a.minutes, "steps": a.steps, "threads": a.threads, "batch": a.batch,
-                                   "backbone": a.backbone, "resolution": a.resolution}.items() if v is not None}
+                                   "backbone": a.backbone or (init.config["backbone"] if init else None),
+                                   "resolution": a.resolution or (init.config["resolution"] if init else None),
+                                   "lr": a.lr, "mirror": a.mirror}.items() if v is not None}
     config = dataclasses.replace(config, **overrides)
     cache = cache_dir()
     data = D.load_synthetic_sets(a.data, cache, a.semantic_dir)
     real = R.load_real(_real(a.real, a.no_real), cache, config.real_max_frames) if _real(a.real, a.no_real) else None
     run_dir = Path(a.run_dir) if a.run_dir else run_dir_for(
         config, datasets_key(a.data), semantic_digests(a.semantic_dir)["expression"],
-        [] if real is None else real.files, cache)
+        [] if real is None else real.files, cache, init_digest=init.sha256 if init else None)
     print(f"training on {len(data)} synthetic samples and {0 if real is None else len(real)} real frames; "
           f"run {run_dir}")
     face = face_metric(a.semantic_dir, data.z_exp[split(len(data), config.val_fraction)[0]])
-    run_dir = train(data, real, config, run_dir, cache, fresh=a.fresh, face=face)
+    run_dir = train(data, real, config, run_dir, cache, fresh=a.fresh, face=face,
+                    init_state=init.state if init else None)
     if distributed.launch_rank() != 0:  # under torchrun only rank 0 exports
         return
     export(run_dir / "best.pt", a.out, a.name, a.semantic_dir,
            info={"data": [str(d) for d in a.data], "samples": len(data), "real_frames": 0 if real is None else len(real),
-                 "losses": {**dataclasses.asdict(LossWeights()), "face_loss": True}})
+                 "losses": {**dataclasses.asdict(LossWeights()), "face_loss": True},
+                 **({"init": str(a.init), "init_sha256": init.sha256} if init else {})})
 
 
 def _export(a) -> None:
@@ -190,8 +198,12 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--real", type=Path, nargs="*", help=f"videos/images or folders of them (default {DEFAULT_REAL})")
     t.add_argument("--no-real", action="store_true", help="no real domain (no domain loss)")
     t.add_argument("--preset", choices=("cpu", "gpu"), default="cpu")
-    for k, ty in (("minutes", float), ("steps", int), ("threads", int), ("batch", int), ("resolution", int)):
+    for k, ty in (("minutes", float), ("steps", int), ("threads", int), ("batch", int), ("resolution", int),
+                  ("lr", float)):
         t.add_argument(f"--{k}", type=ty)
+    t.add_argument("--mirror", type=float, help="fraction of training crops flipped left to right (default 0.5)")
+    t.add_argument("--init", type=_existing_file,
+                   help="start from this model's weights (NAME.pt or a run's checkpoint) instead of ImageNet")
     t.add_argument("--backbone", choices=("mobilenet_v2", "convnext_t", "convnext_b"))
     t.add_argument("--run-dir", type=Path)
     t.add_argument("--fresh", action="store_true", help="start again instead of resuming")

@@ -42,6 +42,15 @@ for _group, _members in _GROUPS.items():
     _start += len(_members)
 
 
+def _mirror_name(name: str) -> str:
+    swap = {"left": "right", "right": "left"}
+    return "_".join(swap.get(part, part) for part in name.split("_"))
+
+
+# MIRROR[i]: the landmark that lands on landmark i when the face is seen in a mirror (left and right swap)
+MIRROR = np.array([NAMES.index(_mirror_name(name)) for name in NAMES], np.int64)
+
+
 def index(name: str) -> int:
     """Position of a named landmark among the 64."""
     return NAMES.index(name)

@@ -1,5 +1,5 @@
 """Training batches: synthetic renders (crops from ground-truth landmarks with jitter, every target) and real frames
-(crops from MediaPipe's landmarks, landmark pseudo-labels only)."""
+(crops from MediaPipe's landmarks, landmark pseudo-labels only), some of them seen in a mirror."""
 from __future__ import annotations
 
 import dataclasses
@@ -24,6 +24,7 @@ class SyntheticSet:
     gaze: np.ndarray  # (N, 2, 2) radians, [left, right] x [yaw, pitch], head frame
     yaw_deg: np.ndarray  # (N,) head yaw as the camera sees it
     z_exp: np.ndarray  # (N, 64)
+    z_exp_mirror: np.ndarray  # (N, 64) the code of the sample's mirror image
     identity: np.ndarray
     arkit_weights: np.ndarray
     index: np.ndarray
@@ -51,7 +52,8 @@ def load_synthetic(data_dir: Path, targets: dict[str, np.ndarray]) -> SyntheticS
         yaw.append(arrays["head_pose_camera_deg"][0])
     f = np.float32
     return SyntheticSet(paths, np.array(mp, f), np.array(rot, f), np.array(gaze, f), np.array(yaw, f),
-                        targets["z_exp"], targets["identity"], targets["arkit_weights"], targets["index"])
+                        targets["z_exp"], targets["z_exp_mirror"], targets["identity"], targets["arkit_weights"],
+                        targets["index"])
 
 
 def load_synthetic_sets(data_dirs, cache: Path, semantic_dir: Path, model=None, log=print) -> SyntheticSet:
@@ -76,6 +78,31 @@ def read_rgb(path: Path) -> np.ndarray:
 
 def normalised(points_crop: np.ndarray, resolution: int) -> np.ndarray:
     return (points_crop / (resolution / 2) - 1).astype(np.float32)
+
+
+FLIP_X = np.diag([-1.0, 1.0, 1.0]).astype(np.float32)
+
+
+def mirror_images(images: np.ndarray) -> np.ndarray:
+    """(B, R, R, 3) crops flipped left to right."""
+    return np.ascontiguousarray(images[:, :, ::-1])
+
+
+def mirror_landmarks(landmarks: np.ndarray) -> np.ndarray:
+    """(B, 64, 2) landmarks in [-1, 1] crop units as the flipped crop shows them: x negated, and each point takes
+    the place of its left/right partner (capture64.MIRROR)."""
+    return landmarks[:, capture64.MIRROR] * np.array([-1.0, 1.0], np.float32)
+
+
+def mirror_rotation(rotation: np.ndarray) -> np.ndarray:
+    """(B, 3, 3) head rotations in the crop's camera frame as the flipped crop shows them: the camera's x (image
+    right) and the head's x (the character's left) both flip."""
+    return FLIP_X @ rotation @ FLIP_X
+
+
+def mirror_gaze(gaze: np.ndarray) -> np.ndarray:
+    """(B, 2, 2) [left, right] x [yaw, pitch] in the head frame: the eyes swap and their yaw changes sign."""
+    return gaze[:, ::-1] * np.array([-1.0, 1.0], np.float32)
 
 
 @dataclasses.dataclass
@@ -111,10 +138,17 @@ def real_crops(real: RealFrames, rows, resolution: int, rng, jitter: CropJitter 
 
 def make_batch(data: SyntheticSet, real: RealFrames | None, n_synthetic: int, n_real: int, resolution: int,
                rng: np.random.Generator, jitter: CropJitter | None = CropJitter(),
-               aug: Augment | None = Augment()) -> Batch:
+               aug: Augment | None = Augment(), mirror: float = 0.0) -> Batch:
+    """`mirror`: the fraction of crops (synthetic and real) flipped left to right, with their targets mirrored."""
     rows = rng.integers(0, len(data), n_synthetic)
     images, lmks, rots = synthetic_crops(data, rows, resolution, rng, jitter, aug)
+    z_exp, gaze = data.z_exp[rows], data.gaze[rows]
     if real is not None and len(real) and n_real:
         r_img, r_lmk = real_crops(real, rng.integers(0, len(real), n_real), resolution, rng, jitter, aug)
         images, lmks = np.concatenate([images, r_img]), np.concatenate([lmks, r_lmk])
-    return Batch(images, lmks, n_synthetic, data.z_exp[rows], rots, data.gaze[rows])
+    if mirror > 0:
+        flip = rng.random(len(images)) < mirror
+        images[flip], lmks[flip] = mirror_images(images[flip]), mirror_landmarks(lmks[flip])
+        s = flip[:n_synthetic]  # the rows below are copies (fancy indexing), so the set itself stays as it is
+        rots[s], gaze[s], z_exp[s] = mirror_rotation(rots[s]), mirror_gaze(gaze[s]), data.z_exp_mirror[rows[s]]
+    return Batch(images, lmks, n_synthetic, z_exp, rots, gaze)

@@ -3,7 +3,9 @@
 The labels hold posed `vertices`; the code needs the unposed expression mesh and its neutral. Both come from the
 head model: neutral = HeadModel.neutral(identity), mesh = HeadModel.vertices(identity, arkit_weights) with no
 joint rotation (head pose and gaze are rigid motions the labels carry separately; the semantic autoencoder was
-trained on unrotated eyes too). Cached under `.cache/capture/targets/`, keyed by the dataset's manifests and the
+trained on unrotated eyes too). Each label also gets the code of its mirror image (both meshes reflected across
+the head's symmetry plane, the head asset's vertex `mirror` map), the target of a crop flipped left to right in
+training (`train/data.py`). Cached under `.cache/capture/targets/`, keyed by the dataset's manifests and the
 semantic encoder's sha256, written atomically.
 """
 from __future__ import annotations
@@ -50,13 +52,19 @@ def head_model(log=print):
     return HeadModel(load_head_asset(log=log))
 
 
+def mirrored_mesh(vertices: np.ndarray, mirror: np.ndarray) -> np.ndarray:
+    """(..., V, 3) head-frame meshes reflected across x = 0: vertex i takes its mirror vertex's place."""
+    return vertices[..., mirror, :] * np.array([-1.0, 1.0, 1.0], vertices.dtype)
+
+
 def unposed(model, identity: np.ndarray, arkit_weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(B, V, 3) expression meshes and their neutrals, float32, in the head frame."""
     return (model.vertices(identity, arkit_weights).astype(np.float32), model.neutral(identity).astype(np.float32))
 
 
 def load_targets(data_dir: Path, cache: Path, semantic_dir: Path, model=None, log=print) -> dict[str, np.ndarray]:
-    """{'index', 'z_exp', 'identity', 'arkit_weights'} of every sample, from the cache when it is current."""
+    """{'index', 'z_exp', 'z_exp_mirror', 'identity', 'arkit_weights'} of every sample, from the cache when it is
+    current."""
     from models.semantic.runtime import SemanticRuntime
 
     digest = semantic_digests(semantic_dir)["expression"]
@@ -64,7 +72,10 @@ def load_targets(data_dir: Path, cache: Path, semantic_dir: Path, model=None, lo
     if path.is_file():
         try:
             with np.load(path) as z:
-                return {k: z[k] for k in z.files}
+                cached = {k: z[k] for k in z.files}
+            if "z_exp_mirror" in cached:
+                return cached
+            log(f"recomputing target cache {path}: it predates the mirrored codes")
         except Exception:
             log(f"recomputing damaged target cache {path}")
     if model is None:
@@ -78,12 +89,15 @@ def load_targets(data_dir: Path, cache: Path, semantic_dir: Path, model=None, lo
             weights.append(z["arkit_weights"])
     identity, weights = np.array(identity), np.array(weights)
     runtime = SemanticRuntime(semantic_dir)
-    codes = []
-    log(f"semantic codes of {len(labels)} labels (cached after the first time)")
+    codes, mirror_codes = [], []
+    log(f"semantic codes of {len(labels)} labels and their mirror images (cached after the first time)")
     for s in range(0, len(labels), CHUNK):
         mesh, neutral = unposed(model, identity[s:s + CHUNK], weights[s:s + CHUNK])
         codes.append(runtime.encode_expression(mesh, neutral))
+        mirror_codes.append(runtime.encode_expression(mirrored_mesh(mesh, model.asset.mirror),
+                                                      mirrored_mesh(neutral, model.asset.mirror)))
     out = {"index": np.array(index), "z_exp": np.concatenate(codes).astype(np.float32),
+           "z_exp_mirror": np.concatenate(mirror_codes).astype(np.float32),
            "identity": identity.astype(np.float32), "arkit_weights": weights.astype(np.float32),
            "semantic_expression_sha256": np.array(digest)}
     save_npz(path, out)

@@ -43,6 +43,7 @@ class TrainConfig:
     checkpoint_every_s: float = 60.0
     real_max_frames: int = 120  # per video
     pretrained: bool = True
+    mirror: float = 0.5  # fraction of the training crops flipped left to right (targets mirrored too)
     threads: int = 2
     device: str = "cpu"
 
@@ -57,11 +58,12 @@ PRESETS = {
 
 
 def run_dir_for(config: TrainConfig, data_key: str, semantic_digest: str, real_files: list[str], cache: Path,
-                weights: LossWeights = LossWeights(), face_loss: bool = True) -> Path:
+                weights: LossWeights = LossWeights(), face_loss: bool = True, init_digest: str | None = None) -> Path:
     settings = {k: v for k, v in dataclasses.asdict(config).items() if k != "threads"}
     losses = {**dataclasses.asdict(weights), "face_loss": face_loss}
+    started = {"init": init_digest} if init_digest else {}
     key = hashlib.sha256(json.dumps({**settings, "data": data_key, "semantic": semantic_digest, "real": real_files,
-                                     "losses": losses}, sort_keys=True).encode()).hexdigest()[:12]
+                                     "losses": losses, **started}, sort_keys=True).encode()).hexdigest()[:12]
     return Path(cache) / "runs" / key
 
 
@@ -118,6 +120,26 @@ def split(n: int, fraction: float) -> tuple[np.ndarray, np.ndarray]:
     k = max(2, int(round(1 / max(fraction, 1e-6))))
     val = np.arange(0, n, k) if n > 1 else np.zeros(0, np.int64)
     return np.setdiff1d(np.arange(n), val), val
+
+
+@dataclasses.dataclass(frozen=True)
+class InitWeights:
+    """A trained model to start from instead of ImageNet: an exported NAME.pt or a run's checkpoint."""
+
+    state: dict
+    config: dict
+    sha256: str
+
+
+def load_init(path: Path) -> InitWeights:
+    path = Path(path)
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=False)
+        state, config = obj["model"], obj["config"]
+    except Exception as error:
+        raise ValueError(f"{path} is not a capture model's NAME.pt or a training checkpoint ({error}); pass one "
+                         f"written by `python -m models.capture train` or `export`") from None
+    return InitWeights(state, config, hashlib.sha256(path.read_bytes()).hexdigest())
 
 
 def build_net(config: TrainConfig, cache: Path, log=print) -> CaptureNet:
@@ -203,9 +225,9 @@ def _train(data, real, config: TrainConfig, run_dir: Path, cache: Path, fresh: b
         lr = learning_rate(config, step, progress)
         for g in opt.param_groups:
             g["lr"] = lr
-        terms = train_step(net, opt, D.make_batch(train_set, real, batch, n_real, config.resolution, rng,
-                                                  CropJitter(), Augment()), weights, device, world, share,
-                           face_loss)
+        drawn = D.make_batch(train_set, real, batch, n_real, config.resolution, rng, CropJitter(), Augment(),
+                             config.mirror)
+        terms = train_step(net, opt, drawn, weights, device, world, share, face_loss)
         step += 1
         elapsed = world.agree(time.monotonic() - t0)
         progress = max(step / config.steps, elapsed / budget)

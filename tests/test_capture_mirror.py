@@ -1,0 +1,133 @@
+"""Mirror augmentation: a crop flipped left to right with every target mirrored consistently."""
+import numpy as np
+import pytest
+
+from models.capture.train import data as D
+from models.capture.train.targets import mirrored_mesh
+from models.vocab import capture64
+from models.vocab.arkit import ARKIT_NAMES
+from tests.test_capture_crop import fake_landmarks
+
+
+def _swap_side(name: str) -> str:
+    for a, b in (("Left", "Right"), ("Right", "Left")):
+        if name.endswith(a):
+            return name[: -len(a)] + b
+    return name
+
+
+ARKIT_MIRROR = np.array([ARKIT_NAMES.index(_swap_side(n)) for n in ARKIT_NAMES])
+
+
+def test_the_landmark_mirror_swaps_sides_and_keeps_the_midline():
+    m = capture64.MIRROR
+    assert sorted(m) == list(range(64)) and np.array_equal(m[m], np.arange(64))
+    for i, name in enumerate(capture64.NAMES):
+        partner = capture64.NAMES[m[i]]
+        if "left" in name.split("_"):
+            assert partner == name.replace("left", "right")
+        elif "right" in name.split("_"):
+            assert partner == name.replace("right", "left")
+        else:
+            assert partner == name
+
+
+@pytest.fixture(scope="module")
+def model(head_asset):
+    from models.head import HeadModel
+
+    return HeadModel(head_asset)
+
+
+def test_a_mirrored_mesh_wears_the_mirrored_expression(model):
+    """The reflected expression displacement is the expression with Left and Right swapped (the asset's shapes are
+    exact mirror pairs under its vertex mirror map), on any identity."""
+    rng = np.random.default_rng(0)
+    w = rng.uniform(0, 1, (3, 52)) * (rng.random((3, 52)) < 0.3)
+    for identity in (np.zeros((3, model.asset.n_identity)), rng.normal(0, 1, (3, model.asset.n_identity))):
+        neutral = model.neutral(identity)
+        seen = mirrored_mesh(model.vertices(identity, w), model.asset.mirror) - mirrored_mesh(neutral,
+                                                                                         model.asset.mirror)
+        swapped = model.vertices(identity, w[:, ARKIT_MIRROR]) - neutral
+        err = np.linalg.norm(seen - swapped, axis=2)
+        assert err.mean() < 0.1 * np.linalg.norm(swapped, axis=2).mean()
+        assert np.percentile(err, 99) < 5e-4
+    assert np.abs(mirrored_mesh(mirrored_mesh(neutral, model.asset.mirror), model.asset.mirror) - neutral).max() < 1e-9
+
+
+def _landmarks64(model, mesh):
+    faces = model.asset.faces[model.asset.mp478_faces]
+    return capture64.from_mp478((mesh[faces] * model.asset.mp478_bary[..., None]).sum(1))
+
+
+def test_flipped_landmarks_and_rotation_are_those_of_the_mirrored_head(model):
+    """Project a posed head into a crop (camera x = image right), flip the crop, and compare with the mirrored
+    head posed by the mirrored rotation; the face contour is left out: the asset's MediaPipe correspondence is not
+    symmetric there (left and right cheek points lie 7-30 mm from each other's mirror image)."""
+    from scipy.spatial.transform import Rotation
+
+    rng = np.random.default_rng(1)
+    identity = rng.normal(0, 1, (1, model.asset.n_identity))
+    mesh = model.vertices(identity, rng.uniform(0, 1, (1, 52)) * (rng.random((1, 52)) < 0.3))[0]
+    rotations = Rotation.from_euler("yxz", rng.uniform(-40, 40, (4, 3)), degrees=True).as_matrix().astype(np.float32)
+
+    def crop_points(points, rotation):  # orthographic: 0.15 m across the crop, y down in the image
+        cam = points @ rotation.T
+        return np.stack([cam[:, 0], cam[:, 1]], 1) / 0.075
+
+    original = np.array([crop_points(_landmarks64(model, mesh), r) for r in rotations], np.float32)
+    mirrored_head = _landmarks64(model, mirrored_mesh(mesh, model.asset.mirror))
+    flipped_rot = D.mirror_rotation(rotations)
+    seen = np.array([crop_points(mirrored_head, r) for r in flipped_rot])
+    keep = np.setdiff1d(np.arange(64), capture64.GROUPS["contour"])
+    err_mm = np.linalg.norm(D.mirror_landmarks(original) - seen, axis=2)[:, keep] * 75
+    assert err_mm.max() < 3.0 and err_mm.mean() < 1.0
+    np.testing.assert_allclose(D.mirror_rotation(flipped_rot), rotations, atol=1e-6)
+    assert np.allclose(np.linalg.det(flipped_rot), 1.0, atol=1e-5)
+
+
+def test_mirrored_gaze_points_where_the_mirrored_eye_looks():
+    from scipy.spatial.transform import Rotation
+
+    from synthetic.posing import eye_rotvec
+
+    def direction(yaw_pitch_rad):
+        return Rotation.from_rotvec(eye_rotvec(*np.rad2deg(yaw_pitch_rad))).as_matrix() @ np.array([0.0, 0.0, 1.0])
+
+    gaze = np.deg2rad(np.array([[[12.0, -5.0], [-20.0, 8.0]]], np.float32))
+    flipped = D.mirror_gaze(gaze)
+    for eye in range(2):
+        np.testing.assert_allclose(direction(flipped[0, eye]), D.FLIP_X @ direction(gaze[0, 1 - eye]), atol=1e-6)
+
+
+def test_a_mirrored_batch_flips_every_crop_and_target(tmp_path):
+    import cv2
+
+    rng = np.random.default_rng(0)
+    paths, mp = [], []
+    for i in range(5):
+        paths.append(tmp_path / f"{i}.png")
+        cv2.imwrite(str(paths[-1]), rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
+        mp.append(fake_landmarks(centre=(32 + i, 30), size=30))
+    from scipy.spatial.transform import Rotation
+
+    n = len(paths)
+    data = D.SyntheticSet(paths, np.array(mp, np.float32), Rotation.random(n, random_state=0).as_matrix().astype(np.float32),
+                          rng.uniform(-0.3, 0.3, (n, 2, 2)).astype(np.float32), np.zeros(n, np.float32),
+                          rng.normal(size=(n, 64)).astype(np.float32), rng.normal(size=(n, 64)).astype(np.float32),
+                          np.zeros((n, 60), np.float32), np.zeros((n, 52), np.float32), np.arange(n))
+    real = D.RealFrames(rng.integers(0, 256, (2, 64, 64, 3), dtype=np.uint8),
+                        np.array([fake_landmarks((32, 32), 30)] * 2, np.float32), np.zeros(2, np.int64), np.arange(2),
+                        ["x"])
+    plain = D.make_batch(data, real, 4, 2, 32, np.random.default_rng(3))
+    flipped = D.make_batch(data, real, 4, 2, 32, np.random.default_rng(3), mirror=1.0)
+    rows = np.random.default_rng(3).integers(0, n, 4)
+    np.testing.assert_array_equal(flipped.images, plain.images[:, :, ::-1])
+    np.testing.assert_allclose(flipped.landmarks, D.mirror_landmarks(plain.landmarks))
+    np.testing.assert_allclose(flipped.rotation, D.mirror_rotation(plain.rotation), atol=1e-6)
+    np.testing.assert_allclose(flipped.gaze, D.mirror_gaze(plain.gaze))
+    np.testing.assert_array_equal(plain.z_exp, data.z_exp[rows])
+    np.testing.assert_array_equal(flipped.z_exp, data.z_exp_mirror[rows])
+    some = D.make_batch(data, real, 4, 2, 32, np.random.default_rng(3), mirror=0.5)
+    seen_flipped = [np.array_equal(a, b[:, ::-1]) and not np.array_equal(a, b) for a, b in zip(some.images, plain.images)]
+    assert 0 < sum(seen_flipped) < 6
