@@ -7,8 +7,9 @@ import torch
 RES = 32
 
 
-def export_tiny_capture_model(root: Path, name: str = "tiny") -> Path:
-    """Exports a randomly initialised light network (RES² crops) into root/out; returns that folder."""
+def export_tiny_capture_model(root: Path, name: str = "tiny", code_mirror=None) -> Path:
+    """Exports a randomly initialised light network (RES² crops) into root/out; returns that folder. `code_mirror`:
+    a (65, 64) map (models.capture.mirror.CodeMirror) carried like a trained model's."""
     from models.capture.train.export import export
     from models.capture.train.networks import CaptureNet
     from models.capture.train.train import TrainConfig
@@ -17,6 +18,7 @@ def export_tiny_capture_model(root: Path, name: str = "tiny") -> Path:
     torch.manual_seed(0)
     ck = Path(root) / "ck.pt"
     torch.save({"model": CaptureNet().state_dict(), "step": 0, "elapsed": 0.0, "history": [],
-                "config": dataclasses.asdict(TrainConfig(resolution=RES))}, ck)
+                "config": dataclasses.asdict(TrainConfig(resolution=RES)),
+                **({} if code_mirror is None else {"code_mirror": code_mirror, "code_mirror_residual": 0.0})}, ck)
     export(ck, Path(root) / "out", name, WEIGHTS_DIR, log=lambda *a: None)
     return Path(root) / "out"

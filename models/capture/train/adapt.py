@@ -51,7 +51,9 @@ def adapt(clip: Path, data, weights_dir: Path, name: str, semantic_dir: Path, ca
                          "batch": 16, "real_batch": 16, "pretrained": False, "threads": threads, "val_every": 100})
     key = hashlib.sha256(f"{base.digest} {R.file_key(Path(clip), max_frames, 0.0, HELD_OUT)} "
                          f"{dataclasses.asdict(cfg)} face_loss={face is not None}".encode()).hexdigest()[:12]
-    run_dir = train(data, fit, cfg, Path(cache) / "adapt" / key, cache, init_state=state["model"], log=log, face=face)
+    mirror = {k: base.meta[k] for k in ("code_mirror", "code_mirror_residual") if k in base.meta}
+    run_dir = train(data, fit, cfg, Path(cache) / "adapt" / key, cache, init_state=state["model"], log=log, face=face,
+                    extra=mirror)
     new_name = adapted_name(weights_dir, name, clip)
     export(run_dir / "last.pt", weights_dir, new_name, semantic_dir,
            info={"adapted_from": name, "adapted_from_sha256": base.digest, "clip": str(clip)}, log=log)

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 from models.capture.crop import CropJitter, apply_affine, make_crop, rotation_to_crop
+from models.capture.mirror import mirror_gaze, mirror_images, mirror_landmarks, mirror_rotation
 from models.capture.train.augment import Augment, augment
 from models.capture.train.real import RealFrames
 from models.vocab import capture64
@@ -78,31 +79,6 @@ def read_rgb(path: Path) -> np.ndarray:
 
 def normalised(points_crop: np.ndarray, resolution: int) -> np.ndarray:
     return (points_crop / (resolution / 2) - 1).astype(np.float32)
-
-
-FLIP_X = np.diag([-1.0, 1.0, 1.0]).astype(np.float32)
-
-
-def mirror_images(images: np.ndarray) -> np.ndarray:
-    """(B, R, R, 3) crops flipped left to right."""
-    return np.ascontiguousarray(images[:, :, ::-1])
-
-
-def mirror_landmarks(landmarks: np.ndarray) -> np.ndarray:
-    """(B, 64, 2) landmarks in [-1, 1] crop units as the flipped crop shows them: x negated, and each point takes
-    the place of its left/right partner (capture64.MIRROR)."""
-    return landmarks[:, capture64.MIRROR] * np.array([-1.0, 1.0], np.float32)
-
-
-def mirror_rotation(rotation: np.ndarray) -> np.ndarray:
-    """(B, 3, 3) head rotations in the crop's camera frame as the flipped crop shows them: the camera's x (image
-    right) and the head's x (the character's left) both flip."""
-    return FLIP_X @ rotation @ FLIP_X
-
-
-def mirror_gaze(gaze: np.ndarray) -> np.ndarray:
-    """(B, 2, 2) [left, right] x [yaw, pitch] in the head frame: the eyes swap and their yaw changes sign."""
-    return gaze[:, ::-1] * np.array([-1.0, 1.0], np.float32)
 
 
 @dataclasses.dataclass

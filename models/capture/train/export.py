@@ -48,9 +48,12 @@ def parity(net: CaptureNet, resolution: int, onnx_path: Path, batch: int = 3, se
 
 
 def export(checkpoint: Path, out_dir: Path, name: str, semantic_dir: Path, fp16: bool = True,
-           info: dict | None = None, log=print) -> Path:
-    """Writes NAME.onnx, NAME_fp16.onnx, NAME.pt (fp16 state dict for `adapt`) and NAME.json into out_dir."""
+           info: dict | None = None, log=print, code_mirror: tuple[np.ndarray, float] | None = None) -> Path:
+    """Writes NAME.onnx, NAME_fp16.onnx, NAME.pt (fp16 state dict for `adapt`) and NAME.json into out_dir.
+    `code_mirror`: (matrix, residual) of models.capture.mirror.CodeMirror, else the checkpoint's own when it has one."""
     ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    if code_mirror is None and "code_mirror" in ck:
+        code_mirror = (ck["code_mirror"], ck.get("code_mirror_residual"))
     cfg = ck["config"]
     net = CaptureNet(cfg["backbone"])
     net.load_state_dict(ck["model"])
@@ -81,6 +84,9 @@ def export(checkpoint: Path, out_dir: Path, name: str, semantic_dir: Path, fp16:
             "training": {"steps": ck["step"], "minutes": round(ck["elapsed"] / 60, 2), "config": cfg,
                          "history": ck["history"][-1:] if ck["history"] else [], **(info or {})},
             "parity_max_abs": worst, "exported": datetime.date.today().isoformat()}
+    if code_mirror is not None:  # fitted on the training set's codes, for the runtime's mirror averaging
+        meta["code_mirror"] = np.asarray(code_mirror[0], np.float32).tolist()
+        meta["code_mirror_residual"] = None if code_mirror[1] is None else float(code_mirror[1])
     write_metadata(out_dir, names["meta"], meta, files)
     log(f"wrote {', '.join(files)} and {names['meta']} to {out_dir} (ONNX parity {worst:.1e})")
     return out_dir / names["meta"]
