@@ -100,6 +100,8 @@ def parse_args(argv=None):
     p.add_argument("--provider", default="auto", choices=("auto", "cuda", "cpu"),
                    help="ONNX Runtime execution provider of the neural backend")
     p.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads of the neural backend (0: default)")
+    p.add_argument("--no-mirror-average", action="store_true",
+                   help="neural backend: one network evaluation per frame instead of averaging it with its mirror image")
     p.add_argument("--identity", default=None, metavar="B1,B2,...",
                    help="the target's identity coefficients the neural backend decodes on (default: the template's; "
                         "--rig gives its rig's)")
@@ -173,7 +175,7 @@ def _options(args):
         except ValueError:
             raise ValueError(f"--identity {args.identity[:40]!r}: give the identity coefficients as numbers b1,b2,...")
     neural = NeuralOptions(weights_dir=str(args.model_dir) if args.model_dir else None, providers=providers,
-                           threads=args.threads, target_identity=identity)
+                           threads=args.threads, target_identity=identity, mirror_average=not args.no_mirror_average)
     return CaptureOptions(start=args.start, stop=args.end, fps=args.fps, backend=args.backend,
                           track=TrackOptions(face_box=box), fit=fit, use_cache=not args.no_cache, neural=neural)
 

@@ -29,6 +29,7 @@ class NeuralOptions:
     batch: int = 32  # frames per ONNX call
     providers: tuple[str, ...] | None = None  # ONNX Runtime execution providers (default: CUDA when present, else CPU)
     threads: int = 0  # ONNX Runtime intra-op threads (0: its default)
+    mirror_average: bool = True  # average each frame with its mirror image (when the model carries the code map)
 
 
 MISSING = ("the neural backend could not load its models: {error}. Train a capture model with "
@@ -49,7 +50,7 @@ class NeuralBackend:
             self.capture = CaptureRuntime(CaptureOptions(
                 weights_dir=Path(self.options.weights_dir or weights_dir()), name=self.options.name,
                 batch=self.options.batch, semantic_dir=semantic_dir, providers=self.options.providers,
-                threads=self.options.threads))
+                threads=self.options.threads, mirror_average=self.options.mirror_average))
             self.semantic = SemanticRuntime(semantic_dir)
         except (ModelFileError, RuntimeError) as exc:
             raise CaptureError(MISSING.format(error=str(exc).rstrip("."))) from None
@@ -57,7 +58,7 @@ class NeuralBackend:
     def digest(self) -> str:
         identity = np.asarray(self.options.target_identity or (), np.float64).tobytes()
         return (f"neural-v1-{self.capture.digest[:16]}-{self.capture.meta['semantic']['decoder'][:16]}-"
-                f"{hashlib.sha256(identity).hexdigest()[:12]}")
+                f"{hashlib.sha256(identity).hexdigest()[:12]}" + ("-mirror" if self.capture.mirror_average else ""))
 
     def analyse(self, frames, track, model, progress=None, cancel=None, log=None) -> Performance:
         n = len(track)
