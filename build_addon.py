@@ -38,7 +38,7 @@ MODEL_PACKAGES = {
     "models/vocab": None, "models/head": None, "models/video": None,
     "models/retarget": [m.stem for m in sorted((ROOT / "models/retarget").glob("*.py"))
                         if m.stem != "preview"],  # the CLI's preview video needs the head builder's colours
-    "models/capture": ["__init__", "crop", "runtime"],
+    "models/capture": ["__init__", "crop", "mirror", "runtime"],
     "models/semantic": ["__init__", "runtime"],
 }
 DEV_ONLY = ("main.py", "capture_bench.py")  # command lines of the repository (they build the head asset)
