@@ -202,3 +202,19 @@ def test_export_writes_a_given_code_mirror_map(mirror_models, tmp_path):
            code_mirror=(2 * matrix, 0.25))
     meta = json.loads((tmp_path / "again.json").read_text())
     assert meta["code_mirror_residual"] == 0.25 and np.array_equal(np.array(meta["code_mirror"]), 2 * matrix)
+
+
+def test_a_damaged_code_mirror_map_is_refused(mirror_models, tmp_path):
+    import json
+    import shutil
+
+    from models.capture.runtime import CaptureOptions, CaptureRuntime
+    from models.model_files import ModelFileError
+
+    folder = tmp_path / "model"
+    shutil.copytree(mirror_models[0], folder)
+    meta = json.loads((folder / "tiny.json").read_text())
+    meta["code_mirror"] = meta["code_mirror"][:10]
+    (folder / "tiny.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelFileError, match="code_mirror is not a finite 65 x 64 map"):
+        CaptureRuntime(CaptureOptions(weights_dir=folder, name="tiny"))

@@ -104,8 +104,12 @@ class CaptureRuntime:
             first = (str(exc).splitlines() or [type(exc).__name__])[0]
             raise ModelFileError(f"{folder / file} is not a loadable ONNX model ({first}); {restore}") from None
         self.digest = self.meta["sha256"][names["fp32"]]
-        self.code_mirror = CodeMirror(np.array(self.meta["code_mirror"], np.float32)) if "code_mirror" in self.meta \
-            else None
+        self.code_mirror = None
+        if "code_mirror" in self.meta:
+            matrix = np.asarray(self.meta["code_mirror"], np.float32)
+            if matrix.shape != (65, 64) or not np.all(np.isfinite(matrix)):
+                raise ModelFileError(f"{folder / names['meta']}: code_mirror is not a finite 65 x 64 map; {restore}")
+            self.code_mirror = CodeMirror(matrix)
 
     @property
     def mirror_average(self) -> bool:
