@@ -4,20 +4,14 @@ import pytest
 
 from models.capture import mirror as M
 from models.capture.train import data as D
-from models.capture.train.targets import mirrored_mesh
+from models.head.build.shapes import mirror_displacement as mirrored_mesh
 from models.vocab import capture64
-from models.vocab.arkit import ARKIT_NAMES
+from models.vocab.arkit import INDEX, MIRROR_PAIRS
 from tests.test_capture_crop import fake_landmarks
 
-
-def _swap_side(name: str) -> str:
-    for a, b in (("Left", "Right"), ("Right", "Left")):
-        if name.endswith(a):
-            return name[: -len(a)] + b
-    return name
-
-
-ARKIT_MIRROR = np.array([ARKIT_NAMES.index(_swap_side(n)) for n in ARKIT_NAMES])
+ARKIT_MIRROR = np.arange(52)
+for _left, _right in MIRROR_PAIRS:
+    ARKIT_MIRROR[INDEX[_left]], ARKIT_MIRROR[INDEX[_right]] = INDEX[_right], INDEX[_left]
 
 
 def test_the_landmark_mirror_swaps_sides_and_keeps_the_midline():

@@ -4,7 +4,8 @@ import types
 import numpy as np
 
 from models.atomic_io import save_npz
-from models.capture.train.targets import load_targets, mirrored_mesh
+from models.capture.train.targets import load_targets
+from models.head.build.shapes import mirror_displacement as mirrored_mesh
 from models.semantic.runtime import SemanticRuntime, WEIGHTS_DIR
 
 

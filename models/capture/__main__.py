@@ -201,12 +201,15 @@ def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m models.capture", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
 
-    def model_args(p, semantic=True):
+    def model_args(p, semantic=True, averaging=True):
         p.add_argument("--weights-dir", type=Path, default=WEIGHTS_DIR, help="folder of the capture model")
         p.add_argument("--name", default=DEFAULT_NAME, help="model name (NAME.json, NAME.onnx, ...)")
         if semantic:
             p.add_argument("--semantic-dir", type=_existing_dir, default=WEIGHTS_DIR,
                            help="folder of the semantic autoencoder whose codes the model learns")
+        if averaging:
+            p.add_argument("--no-mirror-average", action="store_true",
+                           help="one network evaluation per crop (default: averaged with the crop's mirror image)")
 
     t = sub.add_parser("train", help="train on a synthetic dataset (+ real media), then export")
     t.add_argument("--data", type=_existing_dir, nargs="+", required=True,
@@ -244,8 +247,6 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true")
     e.add_argument("--precision", choices=("auto", "fp32", "fp16"), default="auto")
     model_args(e)
-    e.add_argument("--no-mirror-average", action="store_true",
-                   help="one network evaluation per crop (default: averaged with the crop's mirror image)")
     e.set_defaults(func=_eval)
 
     b = sub.add_parser("bench", help="frames/s of ONNX Runtime")
@@ -255,8 +256,6 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--batches", type=int, nargs="+", default=[1, 32])
     b.add_argument("--seconds", type=float, default=5.0)
     b.add_argument("--precision", choices=("auto", "fp32", "fp16"), default="auto")
-    b.add_argument("--no-mirror-average", action="store_true",
-                   help="one network evaluation per crop (default: averaged with the crop's mirror image)")
     b.set_defaults(func=_bench)
 
     d = sub.add_parser("adapt", help="fine-tune on an actor's unlabeled clip; writes NAME-adapted-CLIP beside NAME")
@@ -265,7 +264,7 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--minutes", type=float, default=5.0)
     d.add_argument("--steps", type=int)
     d.add_argument("--threads", type=int)
-    model_args(d)
+    model_args(d, averaging=False)
     d.set_defaults(func=_adapt)
 
     s = sub.add_parser("sheet", help="an image of predictions beside held-out renders and real frames")
@@ -275,8 +274,6 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--count", type=int, default=12, help="renders and real frames each")
     s.add_argument("--out", type=Path, default=ROOT / "out" / "capture_sheet.png")
     model_args(s)
-    s.add_argument("--no-mirror-average", action="store_true",
-                   help="one network evaluation per crop (default: averaged with the crop's mirror image)")
     s.set_defaults(func=_sheet)
 
     m = sub.add_parser("measure-jitter", help="MediaPipe's crops against the ground-truth crops on renders")

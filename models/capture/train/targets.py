@@ -52,11 +52,6 @@ def head_model(log=print):
     return HeadModel(load_head_asset(log=log))
 
 
-def mirrored_mesh(vertices: np.ndarray, mirror: np.ndarray) -> np.ndarray:
-    """(..., V, 3) head-frame meshes reflected across x = 0: vertex i takes its mirror vertex's place."""
-    return vertices[..., mirror, :] * np.array([-1.0, 1.0, 1.0], vertices.dtype)
-
-
 def unposed(model, identity: np.ndarray, arkit_weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(B, V, 3) expression meshes and their neutrals, float32, in the head frame."""
     return (model.vertices(identity, arkit_weights).astype(np.float32), model.neutral(identity).astype(np.float32))
@@ -65,6 +60,7 @@ def unposed(model, identity: np.ndarray, arkit_weights: np.ndarray) -> tuple[np.
 def load_targets(data_dir: Path, cache: Path, semantic_dir: Path, model=None, log=print) -> dict[str, np.ndarray]:
     """{'index', 'z_exp', 'z_exp_mirror', 'identity', 'arkit_weights'} of every sample, from the cache when it is
     current."""
+    from models.head.build.shapes import mirror_displacement
     from models.semantic.runtime import SemanticRuntime
 
     digest = semantic_digests(semantic_dir)["expression"]
@@ -94,8 +90,8 @@ def load_targets(data_dir: Path, cache: Path, semantic_dir: Path, model=None, lo
     for s in range(0, len(labels), CHUNK):
         mesh, neutral = unposed(model, identity[s:s + CHUNK], weights[s:s + CHUNK])
         codes.append(runtime.encode_expression(mesh, neutral))
-        mirror_codes.append(runtime.encode_expression(mirrored_mesh(mesh, model.asset.mirror),
-                                                      mirrored_mesh(neutral, model.asset.mirror)))
+        mirror_codes.append(runtime.encode_expression(mirror_displacement(mesh, model.asset.mirror),
+                                                      mirror_displacement(neutral, model.asset.mirror)))
     out = {"index": np.array(index), "z_exp": np.concatenate(codes).astype(np.float32),
            "z_exp_mirror": np.concatenate(mirror_codes).astype(np.float32),
            "identity": identity.astype(np.float32), "arkit_weights": weights.astype(np.float32),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import math
 import time
@@ -16,6 +17,7 @@ import torch
 from models import distributed
 from models.atomic_io import atomic_write
 from models.checkpoints import Checkpoints
+from models.model_files import sha256
 from models.capture.crop import CropJitter
 from models.capture.train import data as D
 from models.capture.train.augment import Augment
@@ -133,13 +135,14 @@ class InitWeights:
 
 def load_init(path: Path) -> InitWeights:
     path = Path(path)
+    content = path.read_bytes()
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=False)
+        obj = torch.load(io.BytesIO(content), map_location="cpu", weights_only=False)
         state, config = obj["model"], obj["config"]
     except Exception as error:
         raise ValueError(f"{path} is not a capture model's NAME.pt or a training checkpoint ({error}); pass one "
                          f"written by `python -m models.capture train` or `export`") from None
-    return InitWeights(state, config, hashlib.sha256(path.read_bytes()).hexdigest())
+    return InitWeights(state, config, sha256(content))
 
 
 def build_net(config: TrainConfig, cache: Path, log=print) -> CaptureNet:
