@@ -1,13 +1,20 @@
 """`python -m models.capture` refuses bad input with one clear line (in-process)."""
-import pytest
 
 from models.capture.__main__ import main
 
 
 def test_missing_dataset_folder(capsys):
-    with pytest.raises(SystemExit) as e:
-        main(["train", "--data", "/nonexistent/dataset"])
-    assert e.value.code == 2 and "is not a folder" in capsys.readouterr().err
+    assert main(["train", "--data", "/nonexistent/dataset"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "/nonexistent/dataset is not a folder" in err and "--render N" in err
+
+
+def test_render_goes_into_one_folder(tmp_path, capsys):
+    assert main(["train", "--data", str(tmp_path / "a"), str(tmp_path / "b"), "--render", "10", "--no-real"]) == 2
+    assert "--render renders into one folder, not 2" in capsys.readouterr().err
+    assert main(["train", "--data", str(tmp_path / "a"), "--render", "0", "--no-real"]) == 2
+    assert "--render 0: give the number of training samples" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists()
 
 
 def test_dataset_without_labels(tmp_path, capsys):
@@ -50,3 +57,30 @@ def test_a_run_from_a_model_starts_from_its_weights(tmp_path):
     plain = run_dir_for(TrainConfig(), "data", "sem", [], tmp_path)
     started = run_dir_for(TrainConfig(), "data", "sem", [], tmp_path, init_digest=init.sha256)
     assert plain != started and len(init.sha256) == 64
+
+
+def test_render_then_train_on_what_was_rendered(tmp_path, monkeypatch, capsys, head_asset):
+    from models.capture.train import render_data
+    from models.capture.train import train as T
+
+    monkeypatch.setitem(render_data.RENDER_PRESETS, "cpu",
+                        render_data.RenderSettings(resolution=64, samples=1, denoise=False))
+    seen = []
+
+    def stop(data, *args, **kwargs):
+        seen.append(len(data))
+        raise RuntimeError("stopped before training")
+
+    monkeypatch.setattr(T, "train", stop)
+    out = tmp_path / "set"
+    args = ["train", "--data", str(out), "--render", "2", "--render-seed", "4", "--no-real"]
+    assert main(args) == 2
+    assert seen == [2] and sorted(p.name for p in (out / "images").iterdir()) == ["000000.png", "000001.png"]
+    assert "2/2 done" in capsys.readouterr().out
+    assert main(args) == 2 and seen == [2, 2]  # the same command again renders nothing
+    assert "2/2 done, 0 to render" in capsys.readouterr().out
+    monkeypatch.setitem(render_data.RENDER_PRESETS, "cpu",
+                        render_data.RenderSettings(resolution=96, samples=1, denoise=False))
+    assert main(args) == 2 and seen == [2, 2]  # other settings: refused before rendering or training
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "resolution" in err

@@ -41,6 +41,7 @@ def _train(a) -> None:
     from models.semantic.runtime import semantic_digests
 
     config = PRESETS[a.preset]
+    _render_data(a)
     init = load_init(a.init) if a.init else None
     if init is not None and a.backbone and a.backbone != init.config["backbone"]:
         raise ValueError(f"--init {a.init} is a {init.config['backbone']} model, not --backbone {a.backbone}; drop "
@@ -70,6 +71,22 @@ def _train(a) -> None:
            info={"data": [str(d) for d in a.data], "samples": len(data), "real_frames": 0 if real is None else len(real),
                  "losses": {**dataclasses.asdict(LossWeights()), "face_loss": True},
                  **({"init": str(a.init), "init_sha256": init.sha256} if init else {})})
+
+
+def _render_data(a) -> None:
+    """`--render N`: the preset renders its training set into the one --data folder first (resumable)."""
+    if a.render is None:
+        missing = [str(d) for d in a.data if not d.is_dir()]
+        if missing:
+            raise ValueError(f"{missing[0]} is not a folder: render a dataset with `python -m synthetic render`, or "
+                             f"pass --render N to render N samples there first")
+        return
+    from models.capture.train.render_data import RENDER_PRESETS, render_training_set
+
+    if len(a.data) != 1:
+        raise ValueError(f"--render renders into one folder, not {len(a.data)}: give one --data folder (render "
+                         f"others with `python -m synthetic render`)")
+    render_training_set(a.data[0], a.render, a.render_seed, RENDER_PRESETS[a.preset])
 
 
 def _export(a) -> None:
@@ -212,8 +229,12 @@ def parser() -> argparse.ArgumentParser:
                            help="one network evaluation per crop (default: averaged with the crop's mirror image)")
 
     t = sub.add_parser("train", help="train on a synthetic dataset (+ real media), then export")
-    t.add_argument("--data", type=_existing_dir, nargs="+", required=True,
+    t.add_argument("--data", type=Path, nargs="+", required=True,
                    help="one or more `python -m synthetic render` folders, trained on as one set")
+    t.add_argument("--render", type=int, metavar="N",
+                   help="first render N samples into the --data folder with the preset's render settings "
+                        "(resumable; cpu: 256², 8 spp on the CPU; gpu: 256², 16 spp on CUDA/OptiX when present)")
+    t.add_argument("--render-seed", type=int, default=0, help="the rendered set's seed (default 0)")
     t.add_argument("--real", type=Path, nargs="*", help=f"videos/images or folders of them (default {DEFAULT_REAL})")
     t.add_argument("--no-real", action="store_true", help="no real domain (no domain loss)")
     t.add_argument("--preset", choices=("cpu", "gpu"), default="cpu")
