@@ -135,6 +135,23 @@ def test_resume_equals_an_uninterrupted_run(tiny_set, tmp_path):
         torch.testing.assert_close(a["model"][k], b["model"][k], atol=1e-6, rtol=0)
 
 
+def test_frozen_norm_keeps_the_batchnorm_statistics(tiny_set, tmp_path):
+    config = TrainConfig(resolution=RES, batch=3, real_batch=0, steps=2, minutes=1e6, warmup_steps=1, val_every=1,
+                         checkpoint_every_s=0.0, pretrained=False, threads=1, val_fraction=0.2)
+    torch.manual_seed(0)
+    start = CaptureNet().state_dict()
+    stats = [k for k in start if k.endswith(("running_mean", "running_var"))]
+    conv = next(k for k in start if k.endswith("weight") and start[k].dim() == 4)
+    runs = {}
+    for frozen in (False, True):  # val_every=1: the validation between the steps must not unfreeze them
+        run = train(tiny_set, None, config, tmp_path / str(frozen), tmp_path, log=lambda *a: None,
+                    show_progress=False, init_state=start, frozen_norm=frozen)
+        runs[frozen] = torch.load(run / "last.pt", weights_only=False)["model"]
+    assert stats and all(torch.equal(runs[True][k], start[k]) for k in stats)
+    assert not all(torch.equal(runs[False][k], start[k]) for k in stats)
+    assert not torch.equal(runs[True][conv], start[conv])  # the weights still learn
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     return export_tiny_capture_model(tmp_path_factory.mktemp("capture-model"))

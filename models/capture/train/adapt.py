@@ -30,8 +30,10 @@ def adapted_name(weights_dir: Path, name: str, clip: Path) -> str:
 
 
 def adapt(clip: Path, data, weights_dir: Path, name: str, semantic_dir: Path, cache: Path, minutes: float = 5.0,
-          steps: int = 100_000, max_frames: int = 200, threads: int = 2, log=print, face=None) -> dict:
-    """`face`: the training's mesh_loss.FaceMetric, so the synthetic rows keep the loss they were trained with."""
+          steps: int = 100_000, max_frames: int = 200, threads: int = 2, log=print, face=None, lr: float = 1e-4,
+          frozen_norm: bool = True) -> dict:
+    """`face`: the training's mesh_loss.FaceMetric, so the synthetic rows keep the loss they were trained with.
+    `frozen_norm`: the BatchNorm statistics stay the model's (train.training_mode)."""
     from models.capture.evaluate import real_agreement
     from models.capture.train.export import export
 
@@ -47,13 +49,13 @@ def adapt(clip: Path, data, weights_dir: Path, name: str, semantic_dir: Path, ca
     if not len(fit):
         raise RuntimeError(f"MediaPipe found no face in {clip}; adaptation needs frames with the actor's face")
     before = real_agreement(base, held)
-    cfg = TrainConfig(**{**state["config"], "minutes": minutes, "steps": steps, "lr": 1e-4, "warmup_steps": 20,
+    cfg = TrainConfig(**{**state["config"], "minutes": minutes, "steps": steps, "lr": lr, "warmup_steps": 20,
                          "batch": 16, "real_batch": 16, "pretrained": False, "threads": threads, "val_every": 100})
     key = hashlib.sha256(f"{base.digest} {R.file_key(Path(clip), max_frames, 0.0, HELD_OUT)} "
-                         f"{dataclasses.asdict(cfg)} face_loss={face is not None}".encode()).hexdigest()[:12]
+                         f"{dataclasses.asdict(cfg)} face_loss={face is not None} frozen_norm={frozen_norm}".encode()).hexdigest()[:12]
     mirror = {k: base.meta[k] for k in ("code_mirror", "code_mirror_residual") if k in base.meta}
     run_dir = train(data, fit, cfg, Path(cache) / "adapt" / key, cache, init_state=state["model"], log=log, face=face,
-                    extra=mirror)
+                    extra=mirror, frozen_norm=frozen_norm)
     new_name = adapted_name(weights_dir, name, clip)
     export(run_dir / "last.pt", weights_dir, new_name, semantic_dir,
            info={"adapted_from": name, "adapted_from_sha256": base.digest, "clip": str(clip)}, log=log)

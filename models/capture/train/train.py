@@ -117,6 +117,16 @@ def validate(net: CaptureNet, val: D.SyntheticSet, resolution: int, device, chun
     return {**out, "val_face_mm": float(np.concatenate(mesh).mean())} if mesh else out
 
 
+def training_mode(net: CaptureNet, frozen_norm: bool = False) -> CaptureNet:
+    """Train mode; with `frozen_norm` the BatchNorm layers normalise with their running statistics and keep them."""
+    net.train()
+    if frozen_norm:
+        for module in net.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.eval()
+    return net
+
+
 def split(n: int, fraction: float) -> tuple[np.ndarray, np.ndarray]:
     """Deterministic train/validation rows (validation: every k-th sample, at least one)."""
     k = max(2, int(round(1 / max(fraction, 1e-6))))
@@ -160,20 +170,21 @@ def build_net(config: TrainConfig, cache: Path, log=print) -> CaptureNet:
 
 def train(data: D.SyntheticSet, real, config: TrainConfig, run_dir: Path, cache: Path, fresh: bool = False,
           weights: LossWeights = LossWeights(), log=print, show_progress: bool = True, init_state: dict | None = None,
-          extra: dict | None = None, face: FaceMetric | None = None) -> Path:
+          extra: dict | None = None, face: FaceMetric | None = None, frozen_norm: bool = False) -> Path:
     """Train (or resume) a run; returns its directory holding `last.pt` and `best.pt`. With `face` (a
     mesh_loss.FaceMetric) the code error also counts as mm of face surface, and the best checkpoint is the one
-    with the least of that on the validation rows (else the least code L1). Under torchrun every
-    rank calls this; `config.batch` and `real_batch` stay the global batch, split over the ranks, so a run
-    follows the same schedule at any world size and resumes at another one."""
+    with the least of that on the validation rows (else the least code L1). `frozen_norm` keeps the BatchNorm
+    statistics as `init_state` has them (fine-tuning on one clip, whose near-identical frames would pull them).
+    Under torchrun every rank calls this; `config.batch` and `real_batch` stay the global batch, split over the
+    ranks, so a run follows the same schedule at any world size and resumes at another one."""
     with distributed.session(config.device) as world:
         return _train(data, real, config, run_dir, cache, fresh, weights, world.main_only(log),
-                      show_progress and world.is_main, init_state, extra, world, face)
+                      show_progress and world.is_main, init_state, extra, world, face, frozen_norm)
 
 
 def _train(data, real, config: TrainConfig, run_dir: Path, cache: Path, fresh: bool, weights: LossWeights, log,
            show_progress: bool, init_state: dict | None, extra: dict | None, world: distributed.World,
-           face: FaceMetric | None) -> Path:
+           face: FaceMetric | None, frozen_norm: bool) -> Path:
     from tqdm import tqdm
 
     torch.set_num_threads(max(1, config.threads))
@@ -191,7 +202,7 @@ def _train(data, real, config: TrainConfig, run_dir: Path, cache: Path, fresh: b
         net = build_net(config, cache, log) if init_state is None else CaptureNet(config.backbone)
     if init_state is not None:
         net.load_state_dict(init_state)
-    net = net.to(device).train()
+    net = training_mode(net.to(device), frozen_norm)
     face_loss = TorchFaceMetric(face).to(device) if face is not None else None
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     step, elapsed, best, history, saved_rngs = 0, 0.0, math.inf, [], None
@@ -242,6 +253,7 @@ def _train(data, real, config: TrainConfig, run_dir: Path, cache: Path, fresh: b
                         **({"face_mm": f"{running['mesh']:.2f}"} if "mesh" in running else {}), refresh=False)
         if len(val_set) and (step % config.val_every == 0 or progress >= 1.0):
             v = validate(net, val_set, config.resolution, device, face=face)
+            training_mode(net, frozen_norm)
             history.append({"step": step, "minutes": elapsed / 60, **v, **{k: round(x, 6) for k, x in running.items()}})
             log(f"step {step} {elapsed / 60:.1f} min: val code L1 {v['val_code_l1']:.4f}, "
                 f"landmarks {v['val_landmark_px']:.2f} px"
