@@ -41,11 +41,11 @@ def _train(a) -> None:
     from models.semantic.runtime import semantic_digests
 
     config = PRESETS[a.preset]
-    _render_data(a)
     init = load_init(a.init) if a.init else None
     if init is not None and a.backbone and a.backbone != init.config["backbone"]:
         raise ValueError(f"--init {a.init} is a {init.config['backbone']} model, not --backbone {a.backbone}; drop "
                          f"--backbone or start from a {a.backbone} model")
+    _render_data(a)  # after the checks that need no data: a bad argument never waits for a render
     overrides = {k: v for k, v in {"minutes": a.minutes, "steps": a.steps, "threads": a.threads, "batch": a.batch,
                                    "backbone": a.backbone or (init.config["backbone"] if init else None),
                                    "resolution": a.resolution or (init.config["resolution"] if init else None),

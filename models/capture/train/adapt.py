@@ -52,7 +52,8 @@ def adapt(clip: Path, data, weights_dir: Path, name: str, semantic_dir: Path, ca
     cfg = TrainConfig(**{**state["config"], "minutes": minutes, "steps": steps, "lr": lr, "warmup_steps": 20,
                          "batch": 16, "real_batch": 16, "pretrained": False, "threads": threads, "val_every": 100})
     key = hashlib.sha256(f"{base.digest} {R.file_key(Path(clip), max_frames, 0.0, HELD_OUT)} "
-                         f"{dataclasses.asdict(cfg)} face_loss={face is not None} frozen_norm={frozen_norm}".encode()).hexdigest()[:12]
+                         f"{dataclasses.asdict(cfg)} face_loss={face is not None} "
+                         f"frozen_norm={frozen_norm}".encode()).hexdigest()[:12]
     mirror = {k: base.meta[k] for k in ("code_mirror", "code_mirror_residual") if k in base.meta}
     run_dir = train(data, fit, cfg, Path(cache) / "adapt" / key, cache, init_state=state["model"], log=log, face=face,
                     extra=mirror, frozen_norm=frozen_norm)

@@ -122,7 +122,7 @@ def training_mode(net: CaptureNet, frozen_norm: bool = False) -> CaptureNet:
     net.train()
     if frozen_norm:
         for module in net.modules():
-            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            if isinstance(module, torch.nn.BatchNorm2d):
                 module.eval()
     return net
 
