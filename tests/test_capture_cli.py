@@ -60,11 +60,14 @@ def test_a_run_from_a_model_starts_from_its_weights(tmp_path):
 
 
 def test_render_then_train_on_what_was_rendered(tmp_path, monkeypatch, capsys, head_asset):
+    from pathlib import Path
+
     from models.capture.train import render_data
     from models.capture.train import train as T
+    from synthetic.config import RenderConfig
 
     monkeypatch.setitem(render_data.RENDER_PRESETS, "cpu",
-                        render_data.RenderSettings(resolution=64, samples=1, denoise=False))
+                        RenderConfig(out=Path("."), count=1, seed=0, resolution=64, samples=1, denoise=False))
     seen = []
 
     def stop(data, *args, **kwargs):
@@ -80,7 +83,7 @@ def test_render_then_train_on_what_was_rendered(tmp_path, monkeypatch, capsys, h
     assert main(args) == 2 and seen == [2, 2]  # the same command again renders nothing
     assert "2/2 done, 0 to render" in capsys.readouterr().out
     monkeypatch.setitem(render_data.RENDER_PRESETS, "cpu",
-                        render_data.RenderSettings(resolution=96, samples=1, denoise=False))
+                        RenderConfig(out=Path("."), count=1, seed=0, resolution=96, samples=1, denoise=False))
     assert main(args) == 2 and seen == [2, 2]  # other settings: refused before rendering or training
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "resolution" in err

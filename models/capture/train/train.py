@@ -100,6 +100,7 @@ def train_step(net: CaptureNet, opt, batch: D.Batch, weights: LossWeights, devic
 @torch.no_grad()
 def validate(net: CaptureNet, val: D.SyntheticSet, resolution: int, device, chunk: int = 32,
              face: FaceMetric | None = None) -> dict[str, float]:
+    """Validation errors; leaves `net` in eval mode (the trainer puts it back with `training_mode`)."""
     net.eval()
     code, lmk, mesh = [], [], []
     rng = np.random.default_rng(1)
@@ -112,7 +113,6 @@ def validate(net: CaptureNet, val: D.SyntheticSet, resolution: int, device, chun
         if face is not None:
             mesh.append(face.error_mm(z, val.z_exp[rows]))
         lmk.append(np.linalg.norm(out["landmarks"].cpu().numpy() - lmks, axis=2).mean(1) * resolution / 2)
-    net.train()
     out = {"val_code_l1": float(np.concatenate(code).mean()), "val_landmark_px": float(np.concatenate(lmk).mean())}
     return {**out, "val_face_mm": float(np.concatenate(mesh).mean())} if mesh else out
 
