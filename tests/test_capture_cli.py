@@ -40,7 +40,19 @@ def test_init_of_another_backbone(tmp_path, capsys):
 
     model = export_tiny_capture_model(tmp_path) / "tiny.pt"
     assert main(["train", "--data", str(tmp_path), "--no-real", "--init", str(model), "--backbone", "convnext_t"]) == 2
-    assert "is a mobilenet_v2 model, not --backbone convnext_t" in capsys.readouterr().err
+    assert "is a backbone 'mobilenet_v2' model, not --backbone 'convnext_t'" in capsys.readouterr().err
+
+
+def test_init_keeps_its_network_shape(tmp_path, capsys):
+    from tests.capture_model_helpers import export_tiny_capture_model
+
+    model = export_tiny_capture_model(tmp_path) / "tiny.pt"
+    assert main(["train", "--data", str(tmp_path), "--no-real", "--init", str(model), "--pooling", "spatial"]) == 2
+    assert "is a pooling 'mean' model, not --pooling 'spatial'" in capsys.readouterr().err
+    (tmp_path / "s").mkdir()
+    spatial = export_tiny_capture_model(tmp_path / "s", pooling="spatial") / "tiny.pt"
+    assert main(["train", "--data", str(tmp_path), "--no-real", "--init", str(spatial), "--resolution", "64"]) == 2
+    assert "is a resolution 32 model, not --resolution 64" in capsys.readouterr().err
 
 
 def test_a_run_from_a_model_starts_from_its_weights(tmp_path):

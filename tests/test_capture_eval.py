@@ -47,3 +47,45 @@ def test_states_read_blinks_and_open_mouths_off_the_mesh(head_asset):
     s = E.states(head_asset, meshes, neutral)
     assert s["mouth_open"].tolist() == [False, True, False, False]
     assert s["blink_left"].tolist() == s["blink_right"].tolist() == [False, False, True, False]
+
+
+def test_face_side_is_the_landmark_square_in_frame_pixels():
+    from models.capture.crop import make_crop
+    from tests.test_capture_crop import fake_landmarks
+
+    frame = np.zeros((400, 400, 3), np.uint8)
+    sides = []
+    for size, roll in ((40.0, 0.0), (90.0, 12.0), (200.0, -20.0)):
+        lm = fake_landmarks(centre=(200.0, 190.0), size=size, roll_deg=roll)
+        crop = make_crop(frame, 64, lm)
+        unrolled = lm @ np.array([[np.cos(np.deg2rad(roll)), -np.sin(np.deg2rad(roll))],
+                                  [np.sin(np.deg2rad(roll)), np.cos(np.deg2rad(roll))]])
+        sides.append((E.face_side_px(crop.affine[None], 64)[0], np.ptp(unrolled, axis=0).max()))
+    for got, expected in sides:
+        assert got == pytest.approx(expected, rel=0.03)
+
+
+def test_synthetic_eval_splits_by_yaw_and_face_size(tmp_path, head_asset):
+    """The real eval on three tiny renders with an untrained model: every split, the per-frame errors."""
+    import subprocess
+    import sys
+
+    from models.capture.runtime import CaptureOptions, CaptureRuntime
+    from models.paths import capture_cache_dir
+    from models.semantic.runtime import WEIGHTS_DIR, SemanticRuntime
+    from tests.capture_model_helpers import export_tiny_capture_model
+
+    data = tmp_path / "held"
+    subprocess.run([sys.executable, "-m", "synthetic", "render", "--out", str(data), "--count", "3", "--seed", "11",
+                    "--resolution", "64", "--samples", "1", "--no-denoise"], check=True, capture_output=True)
+    weights = export_tiny_capture_model(tmp_path)
+    runtime = CaptureRuntime(CaptureOptions(weights_dir=weights, name="tiny", providers=("CPUExecutionProvider",)))
+    report = E.evaluate_synthetic(runtime, SemanticRuntime(WEIGHTS_DIR), WEIGHTS_DIR, data, capture_cache_dir(),
+                                  log=lambda *a: None)
+    table, frames = report["multirex_mm"], report["per_frame"]
+    assert len(frames["capture_mm"]) == len(frames["face_px"]) == 3
+    assert table["all"]["capture"]["mean"] == pytest.approx(np.mean(frames["capture_mm"]), abs=1e-3)
+    assert table["all"]["neutral_face"]["mean"] == pytest.approx(np.mean(frames["neutral_face_mm"]), abs=1e-3)
+    for prefix in ("yaw_", "face_px_"):
+        assert sum(row["frames"] for name, row in table.items() if name.startswith(prefix)) == 3
+    assert all(0 < px < 64 for px in frames["face_px"])  # a 64² render holds faces smaller than the frame

@@ -19,6 +19,7 @@ from models.semantic.runtime import META as SEMANTIC_META
 from models.semantic.runtime import WEIGHTS_DIR
 from capture_model_helpers import RES, export_tiny_capture_model
 from tests.test_capture_crop import fake_landmarks
+from models.vocab import capture64
 
 
 def random_face_metric(vertices: int = 20) -> FaceMetric:
@@ -69,6 +70,22 @@ def test_light_network_size_and_heads():
     assert torch.allclose(torch.linalg.det(r), torch.ones(2), atol=1e-5)
 
 
+def test_spatial_neck_and_dense_head():
+    net = CaptureNet("mobilenet_v2", "spatial", RES, dense=True)
+    out = net(torch.rand(2, RES, RES, 3) * 255)
+    assert out["dense"].shape == (2, 478, 2) and out["z_exp"].shape == (2, 64) and out["features"].shape == (2, 512)
+    assert net.neck[0].project.in_features == 64 * net.backbone.grid(RES) ** 2
+    assert net.backbone.feature_map(torch.zeros(2, 3, RES, RES)).shape[2:] == (net.backbone.grid(RES),) * 2
+    same = CaptureNet.from_config({"backbone": "mobilenet_v2", "pooling": "spatial", "resolution": RES,
+                                   "dense_landmarks": True})
+    assert set(same.state_dict()) == set(net.state_dict())
+    older = CaptureNet.from_config({"backbone": "mobilenet_v2", "resolution": RES})  # a config from before both
+    assert older.pooling == "mean" and older.dense is None
+    assert set(older.state_dict()) == set(CaptureNet().state_dict())
+    with pytest.raises(ValueError, match="unknown pooling"):
+        CaptureNet(pooling="max")
+
+
 def test_gradient_reversal_flips_the_gradient():
     x = torch.randn(5, requires_grad=True)
     (GradientReversal(0.5)(x) * 3).sum().backward()
@@ -90,6 +107,10 @@ def test_a_batch_holds_consistent_targets(tiny_set):
     assert b.images.shape == (6, RES, RES, 3) and b.images.dtype == np.uint8
     assert b.landmarks.shape == (6, 64, 2) and np.abs(b.landmarks).max() < 1.2
     assert b.z_exp.shape == (4, 64) and b.rotation.shape == (4, 3, 3) and b.n_synthetic == 4
+    assert b.dense.shape == (6, 478, 2) and b.dense_valid.all()
+    np.testing.assert_allclose(b.dense[:, capture64.MP478], b.landmarks)  # the 64 are a subset of the 478
+    flipped = D.make_batch(tiny_set, real, 4, 2, RES, np.random.default_rng(0), mirror=1.0)
+    assert not flipped.dense_valid.any()  # no mirror pairing of the 478: mirrored rows carry no dense target
 
 
 def test_steps_lower_the_loss_on_one_batch(tiny_set):
@@ -103,6 +124,50 @@ def test_steps_lower_the_loss_on_one_batch(tiny_set):
     losses = [train_step(net, opt, batch, LossWeights(), "cpu", face=face) for _ in range(12)]
     assert set(losses[0]) == {"loss", "code", "lmks", "pose", "gaze", "domain", "mesh"}
     assert losses[-1]["loss"] < 0.7 * losses[0]["loss"]
+
+
+def test_the_dense_term_counts_the_unmirrored_rows(tiny_set):
+    from models.capture.train.losses import capture_losses
+    from models.capture.train.train import to_tensors
+
+    batch = D.make_batch(tiny_set, None, 6, 0, RES, np.random.default_rng(0), None, None, mirror=0.5)
+    valid = batch.dense_valid
+    assert 0 < valid.sum() < 6
+    b = to_tensors(batch, "cpu")
+    out = CaptureNet()(b["images"])  # the light network's outputs, with a dense prediction put beside them
+    out["dense"] = b["dense"].clone()
+    out["dense"][~torch.as_tensor(valid)] += 5.0  # wrong only where the rows are mirrored
+    terms = capture_losses(out, b["landmarks"], 6, b["z_exp"], b["rotation"], b["gaze"], None, b["dense"],
+                           b["dense_valid"])
+    assert float(terms["dense"]) == 0.0
+    out["dense"][torch.as_tensor(valid)] += 0.5
+    terms = capture_losses(out, b["landmarks"], 6, b["z_exp"], b["rotation"], b["gaze"], None, b["dense"],
+                           b["dense_valid"])
+    assert float(terms["dense"]) == pytest.approx(0.5, abs=1e-6)
+    assert "dense" not in capture_losses(CaptureNet()(b["images"]), b["landmarks"], 6, b["z_exp"], b["rotation"],
+                                         b["gaze"], None, b["dense"], b["dense_valid"])
+
+
+def test_steps_lower_the_dense_loss(tiny_set):
+    torch.manual_seed(0)
+    net = CaptureNet("mobilenet_v2", "spatial", RES, dense=True)
+    batch = D.make_batch(tiny_set, None, 6, 0, RES, np.random.default_rng(0), None, None)
+    opt = torch.optim.Adam(net.parameters(), 1e-3)
+    losses = [train_step(net, opt, batch, LossWeights(), "cpu") for _ in range(12)]
+    assert "dense" in losses[0] and losses[-1]["dense"] < 0.7 * losses[0]["dense"]
+
+
+def test_a_spatial_dense_model_exports_the_four_outputs(tmp_path):
+    import onnxruntime as ort
+
+    out = export_tiny_capture_model(tmp_path, pooling="spatial", dense_landmarks=True)
+    meta = json.loads((out / "tiny.json").read_text())
+    assert meta["parity_max_abs"] <= 1e-4 and meta["pooling"] == "spatial"
+    session = ort.InferenceSession(str(out / "tiny.onnx"), providers=["CPUExecutionProvider"])
+    assert [o.name for o in session.get_outputs()] == ["z_exp", "landmarks", "head_rotation", "gaze"]
+    rt = CaptureRuntime(CaptureOptions(weights_dir=out, name="tiny", providers=("CPUExecutionProvider",)))
+    crops = np.random.default_rng(3).integers(0, 256, (3, RES, RES, 3), dtype=np.uint8)
+    assert rt.run_crops(crops).z_exp.shape == (3, 64)
 
 
 class _Stop(Exception):

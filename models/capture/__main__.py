@@ -42,14 +42,10 @@ def _train(a) -> None:
 
     config = PRESETS[a.preset]
     init = load_init(a.init) if a.init else None
-    if init is not None and a.backbone and a.backbone != init.config["backbone"]:
-        raise ValueError(f"--init {a.init} is a {init.config['backbone']} model, not --backbone {a.backbone}; drop "
-                         f"--backbone or start from a {a.backbone} model")
+    network = _network_settings(a, init)
     _render_data(a)  # after the checks that need no data: a bad argument never waits for a render
     overrides = {k: v for k, v in {"minutes": a.minutes, "steps": a.steps, "threads": a.threads, "batch": a.batch,
-                                   "backbone": a.backbone or (init.config["backbone"] if init else None),
-                                   "resolution": a.resolution or (init.config["resolution"] if init else None),
-                                   "lr": a.lr, "mirror": a.mirror}.items() if v is not None}
+                                   "lr": a.lr, "mirror": a.mirror, **network}.items() if v is not None}
     config = dataclasses.replace(config, **overrides)
     cache = cache_dir()
     data = D.load_synthetic_sets(a.data, cache, a.semantic_dir)
@@ -71,6 +67,24 @@ def _train(a) -> None:
            info={"data": [str(d) for d in a.data], "samples": len(data), "real_frames": 0 if real is None else len(real),
                  "losses": {**dataclasses.asdict(LossWeights()), "face_loss": True},
                  **({"init": str(a.init), "init_sha256": init.sha256} if init else {})})
+
+
+def _network_settings(a, init) -> dict:
+    """The network's shape from the flags, or from the --init model (whose shape a flag may not contradict)."""
+    given = {"backbone": a.backbone, "resolution": a.resolution, "pooling": a.pooling,
+             "dense_landmarks": True if a.dense_landmarks else None}
+    if init is None:
+        return given
+    started = {"backbone": init.config["backbone"], "resolution": init.config["resolution"],
+               "pooling": init.config.get("pooling", "mean"),
+               "dense_landmarks": bool(init.config.get("dense_landmarks", False))}
+    fixed = [k for k in given if k != "resolution" or started["pooling"] == "spatial"]  # mean pooling: any size
+    for key in fixed:
+        if given[key] is not None and given[key] != started[key]:
+            flag = "--" + key.replace("_", "-")
+            raise ValueError(f"--init {a.init} is a {key} {started[key]!r} model, not {flag} {given[key]!r}; drop "
+                             f"{flag} or start from a model that has it")
+    return {**started, "resolution": given["resolution"] or started["resolution"]}
 
 
 def _render_data(a) -> None:
@@ -245,6 +259,10 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--init", type=_existing_file,
                    help="start from this model's weights (NAME.pt or a run's checkpoint) instead of ImageNet")
     t.add_argument("--backbone", choices=("mobilenet_v2", "convnext_t", "convnext_b"))
+    t.add_argument("--pooling", choices=("mean", "spatial"),
+                   help="features for the heads: the backbone's mean (SEREP, default) or a spatial neck")
+    t.add_argument("--dense-landmarks", action="store_true",
+                   help="also train a head on all 478 MediaPipe points (training only, never exported)")
     t.add_argument("--run-dir", type=Path)
     t.add_argument("--fresh", action="store_true", help="start again instead of resuming")
     t.add_argument("--out", type=Path, default=WEIGHTS_DIR, help="where the exported model goes")

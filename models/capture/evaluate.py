@@ -12,12 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from models.capture.crop import apply_affine, make_crop
+from models.capture.crop import MARGIN, apply_affine, make_crop
 from models.metrics import multirex
 from models.metrics.events import states  # blinks and open mouths, read as the benchmark reads them
 from models.vocab import capture64
 
 YAW_BINS = ((0.0, 20.0), (20.0, 45.0), (45.0, 180.0))
+FACE_PX_BINS = ((0.0, 64.0), (64.0, 128.0), (128.0, np.inf))  # the face's side in frame pixels (the crop, no margin)
 _OUTER = (capture64.index("right_eye_outer"), capture64.index("left_eye_outer"))
 
 
@@ -47,6 +48,16 @@ def gaze_error_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def confusion(truth: np.ndarray, pred: np.ndarray) -> dict[str, int]:
     return {"tp": int((truth & pred).sum()), "fp": int((~truth & pred).sum()), "fn": int((truth & ~pred).sum()),
             "tn": int((~truth & ~pred).sum())}
+
+
+def face_side_px(affine: np.ndarray, resolution: int) -> np.ndarray:
+    """Side in frame pixels of the square the crop frames, without its margin, from (B, 2, 3) frame -> crop maps."""
+    scale = np.sqrt(np.abs(np.linalg.det(np.asarray(affine)[..., :2, :2])))
+    return resolution / scale / (1 + 2 * MARGIN)
+
+
+def _bin_name(prefix: str, lo: float, hi: float) -> str:
+    return f"{prefix}_{int(lo)}_{int(hi) if np.isfinite(hi) and hi < 180 else 'up'}"
 
 
 def _summary(errors: dict[str, np.ndarray], rows) -> dict[str, float]:
@@ -84,8 +95,11 @@ def evaluate_synthetic(runtime, semantic, semantic_dir: Path, data_dir: Path, ca
     face = np.flatnonzero(asset.regions["face"])
     expressiveness = np.linalg.norm(truth[:, face] - neutral[:, face], axis=2).mean(1)
     top = expressiveness >= np.quantile(expressiveness, 0.75)
-    splits = {f"yaw_{int(lo)}_{int(hi) if hi < 180 else 'up'}": (yaw >= lo) & (yaw < hi) for lo, hi in YAW_BINS}
-    splits = {"all": np.ones(len(yaw), bool), **splits, "most_expressive_quarter": top}
+    face_px = face_side_px(np.array(affines), runtime.resolution)
+    splits = {"all": np.ones(len(yaw), bool),
+              **{_bin_name("yaw", lo, hi): (yaw >= lo) & (yaw < hi) for lo, hi in YAW_BINS},
+              "most_expressive_quarter": top,
+              **{_bin_name("face_px", lo, hi): (face_px >= lo) & (face_px < hi) for lo, hi in FACE_PX_BINS}}
     table = {name: {"frames": int(rows.sum()), **{ref: _summary(e, rows) for ref, e in errors.items()}}
              for name, rows in splits.items()}
     truth_states = states(asset, truth, neutral)
@@ -93,6 +107,9 @@ def evaluate_synthetic(runtime, semantic, semantic_dir: Path, data_dir: Path, ca
     floor_states = states(asset, floor, neutral)
     z_err = np.abs(res.z_exp - targets["z_exp"])
     return {"frames": len(yaw), "multirex_mm": table,
+            "per_frame": {"index": targets["index"].tolist(), "capture_mm": errors["capture"]["mean"].round(4).tolist(),
+                          "neutral_face_mm": errors["neutral_face"]["mean"].round(4).tolist(),
+                          "yaw_deg": yaw.round(2).tolist(), "face_px": face_px.round(1).tolist()},
             "code_l1": float(z_err.mean()),
             "code_relative": float((np.linalg.norm(res.z_exp - targets["z_exp"], axis=1)
                                     / np.maximum(np.linalg.norm(targets["z_exp"], axis=1), 1e-9)).mean()),

@@ -12,7 +12,7 @@ from models.capture.crop import CropJitter, apply_affine, make_crop, rotation_to
 from models.capture.mirror import mirror_gaze, mirror_images, mirror_landmarks, mirror_rotation
 from models.capture.train.augment import Augment, augment
 from models.capture.train.real import RealFrames
-from models.vocab import capture64
+from models.vocab import capture64, mediapipe478
 
 
 @dataclasses.dataclass
@@ -89,27 +89,33 @@ class Batch:
     z_exp: np.ndarray  # (Bs, 64)
     rotation: np.ndarray  # (Bs, 3, 3) as the crop sees it
     gaze: np.ndarray  # (Bs, 2, 2) radians
+    dense: np.ndarray  # (B, 478, 2) every MediaPipe point in [-1, 1] crop units (targets of the dense head)
+    dense_valid: np.ndarray  # (B,) bool: False on mirrored rows (MediaPipe's 478 have no exact mirror pairing here)
 
 
 def synthetic_crops(data: SyntheticSet, rows, resolution: int, rng, jitter: CropJitter | None,
                     aug: Augment | None):
-    images, lmks, rots = [], [], []
+    """Crops, their 64 landmarks, head rotations and all 478 points (the last two in crop terms)."""
+    images, dense, rots = [], [], []
     for i in rows:
         crop = make_crop(read_rgb(data.image_paths[i]), resolution, data.mp478[i], jitter=jitter, rng=rng)
         images.append(augment(crop.image, rng, aug) if aug else crop.image)
-        lmks.append(normalised(crop.to_crop(capture64.from_mp478(data.mp478[i])), resolution))
+        dense.append(normalised(crop.to_crop(data.mp478[i]), resolution))
         rots.append(rotation_to_crop(data.rotation_camera[i], crop.affine))
-    return np.array(images), np.array(lmks), np.array(rots, np.float32)
+    dense = np.array(dense)
+    return np.array(images), capture64.from_mp478(dense), np.array(rots, np.float32), dense
 
 
 def real_crops(real: RealFrames, rows, resolution: int, rng, jitter: CropJitter | None, aug: Augment | None):
-    images, lmks = [], []
+    """Crops, their 64 landmarks and all 478 points: MediaPipe's, the pseudo-labels."""
+    images, dense = [], []
     for i in rows:
         crop = make_crop(real.images[i], resolution, real.landmarks[i], jitter=jitter, rng=rng)
         images.append(augment(crop.image, rng, aug) if aug else crop.image)
-        lmks.append(normalised(apply_affine(crop.affine, capture64.from_mp478(real.landmarks[i])), resolution))
+        dense.append(normalised(apply_affine(crop.affine, real.landmarks[i]), resolution))
     r = resolution
-    return np.array(images, np.uint8).reshape(-1, r, r, 3), np.array(lmks, np.float32).reshape(-1, 64, 2)
+    dense = np.array(dense, np.float32).reshape(-1, mediapipe478.N_LANDMARKS, 2)
+    return np.array(images, np.uint8).reshape(-1, r, r, 3), capture64.from_mp478(dense), dense
 
 
 def make_batch(data: SyntheticSet, real: RealFrames | None, n_synthetic: int, n_real: int, resolution: int,
@@ -117,14 +123,15 @@ def make_batch(data: SyntheticSet, real: RealFrames | None, n_synthetic: int, n_
                aug: Augment | None = Augment(), mirror: float = 0.0) -> Batch:
     """`mirror`: the fraction of crops (synthetic and real) flipped left to right, with their targets mirrored."""
     rows = rng.integers(0, len(data), n_synthetic)
-    images, lmks, rots = synthetic_crops(data, rows, resolution, rng, jitter, aug)
+    images, lmks, rots, dense = synthetic_crops(data, rows, resolution, rng, jitter, aug)
     z_exp, gaze = data.z_exp[rows], data.gaze[rows]
     if real is not None and len(real) and n_real:
-        r_img, r_lmk = real_crops(real, rng.integers(0, len(real), n_real), resolution, rng, jitter, aug)
-        images, lmks = np.concatenate([images, r_img]), np.concatenate([lmks, r_lmk])
+        r_img, r_lmk, r_dense = real_crops(real, rng.integers(0, len(real), n_real), resolution, rng, jitter, aug)
+        images, lmks, dense = (np.concatenate(pair) for pair in ((images, r_img), (lmks, r_lmk), (dense, r_dense)))
+    flip = np.zeros(len(images), bool)
     if mirror > 0:
         flip = rng.random(len(images)) < mirror
         images[flip], lmks[flip] = mirror_images(images[flip]), mirror_landmarks(lmks[flip])
         s = flip[:n_synthetic]  # the rows below are copies (fancy indexing), so the set itself stays as it is
         rots[s], gaze[s], z_exp[s] = mirror_rotation(rots[s]), mirror_gaze(gaze[s]), data.z_exp_mirror[rows[s]]
-    return Batch(images, lmks, n_synthetic, z_exp, rots, gaze)
+    return Batch(images, lmks, n_synthetic, z_exp, rots, gaze, dense, ~flip)

@@ -55,7 +55,7 @@ def export(checkpoint: Path, out_dir: Path, name: str, semantic_dir: Path, fp16:
     if code_mirror is None and "code_mirror" in ck:
         code_mirror = (ck["code_mirror"], ck.get("code_mirror_residual"))
     cfg = ck["config"]
-    net = CaptureNet(cfg["backbone"])
+    net = CaptureNet.from_config(cfg)
     net.load_state_dict(ck["model"])
     net.eval()
     r = int(cfg["resolution"])
@@ -69,7 +69,7 @@ def export(checkpoint: Path, out_dir: Path, name: str, semantic_dir: Path, fp16:
         raise RuntimeError(f"ONNX export differs from torch by {worst:.2e} (> {PARITY_TOL}); not shipping it")
     files = [names["fp32"], names["torch"]]
     if fp16:
-        half = CaptureNet(cfg["backbone"])
+        half = CaptureNet.from_config(cfg)
         half.load_state_dict(ck["model"])
         # fp16 inside, uint8 in and float32 out, so the runtime feeds both variants the same way
         _onnx(Exported(half.eval(), r, torch.float16), example, out_dir / names["fp16"])
@@ -77,7 +77,8 @@ def export(checkpoint: Path, out_dir: Path, name: str, semantic_dir: Path, fp16:
     # half precision halves the shipped file; `adapt` loads it into float32 parameters (load_state_dict casts)
     half_state = {k: v.half() if v.is_floating_point() else v for k, v in net.state_dict().items()}
     atomic_write(out_dir / names["torch"], lambda h: torch.save({"model": half_state, "config": cfg}, h))
-    meta = {"format": FORMAT, "version": VERSION, "name": name, "backbone": cfg["backbone"], "resolution": r,
+    meta = {"format": FORMAT, "version": VERSION, "name": name, "backbone": cfg["backbone"],
+            "pooling": cfg.get("pooling", "mean"), "resolution": r,
             "crop": {"margin": MARGIN, "box_margin": BOX_MARGIN}, "landmarks": list(capture64.NAMES),
             "landmarks_mp478": capture64.MP478.tolist(),
             "semantic": semantic_digests(semantic_dir),

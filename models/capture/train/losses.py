@@ -15,6 +15,7 @@ class LossWeights:
     pose: float = 1.0  # squared Frobenius distance of rotation matrices (= 8 sin^2(angle / 2))
     gaze: float = 1.0  # L1 of yaw/pitch in radians
     mesh: float = 5.0  # the code error as mm of face surface (mesh_loss.py), when a FaceMetric is given
+    dense: float = 20.0  # L1 of the 478 points in crop units, when the network has the dense head
 
 
 class TorchFaceMetric(torch.nn.Module):
@@ -32,8 +33,9 @@ class TorchFaceMetric(torch.nn.Module):
 
 
 def capture_losses(out: dict, landmarks, n_synthetic: int, z_exp, rotation, gaze,
-                   face: TorchFaceMetric | None = None) -> dict[str, torch.Tensor]:
-    """Unweighted terms. Synthetic rows come first; real rows add landmark and domain terms only."""
+                   face: TorchFaceMetric | None = None, dense=None, dense_valid=None) -> dict[str, torch.Tensor]:
+    """Unweighted terms. Synthetic rows come first; real rows add landmark and domain terms only (and dense ones:
+    MediaPipe's 478 points are their pseudo-labels). The dense term counts the rows `dense_valid` marks."""
     s = n_synthetic
     terms = {"code": (out["z_exp"][:s] - z_exp).abs().mean(),
              "lmks": (out["landmarks"] - landmarks).abs().mean(),
@@ -41,6 +43,10 @@ def capture_losses(out: dict, landmarks, n_synthetic: int, z_exp, rotation, gaze
              "gaze": (out["gaze"][:s] - gaze).abs().mean()}
     if face is not None:
         terms["mesh"] = face(out["z_exp"][:s], z_exp)
+    if "dense" in out and dense is not None:
+        valid = dense_valid.to(out["dense"])
+        per_row = (out["dense"] - dense).abs().mean((1, 2))
+        terms["dense"] = (per_row * valid).sum() / valid.sum().clamp(min=1.0)
     n = len(out["features"])
     if n > s:  # the domain classifier needs both domains; its GRL sends the reversed gradient into E_img
         logits = out["domain"]

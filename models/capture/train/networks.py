@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from models.vocab import capture64
+from models.vocab import capture64, mediapipe478
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -55,8 +55,18 @@ class MobileNetV2(nn.Module):
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out")
 
+    def feature_map(self, x):
+        return self.features(x)
+
+    @staticmethod
+    def grid(resolution: int) -> int:
+        """Side of the last feature map: five stride-2 convolutions padded to keep ceil(n / 2)."""
+        for _ in range(5):
+            resolution = (resolution + 1) // 2
+        return resolution
+
     def forward(self, x):
-        return self.features(x).mean((2, 3))
+        return self.feature_map(x).mean((2, 3))
 
 
 class _LayerNorm2d(nn.LayerNorm):
@@ -98,10 +108,18 @@ class ConvNeXt(nn.Module):
                 nn.init.trunc_normal_(m.weight, std=0.02)
                 nn.init.zeros_(m.bias)
 
-    def forward(self, x):
+    @staticmethod
+    def grid(resolution: int) -> int:
+        """Side of the last feature map: the stride-4 stem, then three unpadded stride-2 downsamplings."""
+        return resolution // 4 // 2 // 2 // 2
+
+    def feature_map(self, x):
         for down, stage in zip(self.downsample, self.stages):
             x = stage(down(x))
-        return self.norm(x.mean((2, 3)))
+        return x
+
+    def forward(self, x):
+        return self.norm(self.feature_map(x).mean((2, 3)))
 
 
 class ResBlock(nn.Module):
@@ -160,18 +178,44 @@ BACKBONES = {"mobilenet_v2": MobileNetV2, "convnext_t": lambda: ConvNeXt("convne
              "convnext_b": lambda: ConvNeXt("convnext_b")}
 
 
-class CaptureNet(nn.Module):
-    """Image (B, R, R, 3) float RGB in 0..255 -> code, landmarks in [-1, 1] crop units, rotation 6D, gaze, features."""
+POOLINGS = ("mean", "spatial")
+SPATIAL_CHANNELS = 64  # per cell of the last feature map, with pooling="spatial"
 
-    def __init__(self, backbone: str = "mobilenet_v2"):
+
+class SpatialNeck(nn.Module):
+    """Keeps where things are: a 1x1 convolution to a few channels per cell of the last feature map, flattened
+    (the mean pooling of a 4 x 4 map at 128² leaves the heads to read a lip gap or a lid from channel sums)."""
+
+    def __init__(self, backbone: nn.Module, resolution: int):
+        super().__init__()
+        channels, cells = backbone.out_channels, backbone.grid(resolution) ** 2
+        self.reduce = nn.Sequential(nn.Conv2d(channels, SPATIAL_CHANNELS, 1), nn.GroupNorm(8, SPATIAL_CHANNELS), nn.GELU())
+        self.project = nn.Linear(SPATIAL_CHANNELS * cells, EMBEDDING)
+
+    def forward(self, feature_map):
+        return self.project(self.reduce(feature_map).flatten(1))
+
+
+class CaptureNet(nn.Module):
+    """Image (B, R, R, 3) float RGB in 0..255 -> code, landmarks in [-1, 1] crop units, rotation 6D, gaze, features
+    (and with `dense`, the 478 MediaPipe points in crop units: a training-only head, never exported).
+    `pooling`: "mean" (SEREP: the backbone's pooled features) or "spatial" (SpatialNeck; needs `resolution`)."""
+
+    def __init__(self, backbone: str = "mobilenet_v2", pooling: str = "mean", resolution: int = 128,
+                 dense: bool = False):
         super().__init__()
         if backbone not in BACKBONES:
             raise ValueError(f"unknown backbone {backbone!r}; one of {', '.join(BACKBONES)}")
-        self.backbone_name = backbone
+        if pooling not in POOLINGS:
+            raise ValueError(f"unknown pooling {pooling!r}; one of {', '.join(POOLINGS)}")
+        self.backbone_name, self.pooling = backbone, pooling
         self.backbone = BACKBONES[backbone]()
-        self.neck = nn.Sequential(nn.Linear(self.backbone.out_channels, EMBEDDING), nn.GroupNorm(32, EMBEDDING), nn.GELU())
+        first = (nn.Linear(self.backbone.out_channels, EMBEDDING) if pooling == "mean"
+                 else SpatialNeck(self.backbone, resolution))
+        self.neck = nn.Sequential(first, nn.GroupNorm(32, EMBEDDING), nn.GELU())
         self.code = nn.Sequential(*[ResBlock(EMBEDDING, 32) for _ in range(3)], nn.Linear(EMBEDDING, CODE_SIZE))
         self.landmarks = nn.Linear(EMBEDDING, 2 * len(capture64.NAMES))
+        self.dense = nn.Linear(EMBEDDING, 2 * mediapipe478.N_LANDMARKS) if dense else None
         self.pose = nn.Linear(EMBEDDING, 6)
         self.gaze = nn.Linear(EMBEDDING, 4)
         self.domain = DomainClassifier()
@@ -181,14 +225,23 @@ class CaptureNet(nn.Module):
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).mul(255).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).mul(255).view(1, 3, 1, 1), persistent=False)
 
+    @classmethod
+    def from_config(cls, config: dict) -> "CaptureNet":
+        """The network a training config describes (configs written before pooling/dense existed: mean, none)."""
+        return cls(config["backbone"], config.get("pooling", "mean"), int(config.get("resolution", 128)),
+                   bool(config.get("dense_landmarks", False)))
+
     def features(self, image):
         x = (image.permute(0, 3, 1, 2) - self.mean) / self.std
-        return self.neck(self.backbone(x))
+        return self.neck(self.backbone(x) if self.pooling == "mean" else self.backbone.feature_map(x))
 
     def forward(self, image):
         f = self.features(image)
-        return {"z_exp": self.code(f), "landmarks": self.landmarks(f).view(-1, len(capture64.NAMES), 2),
-                "rotation": rotation_from_6d(self.pose(f)), "gaze": self.gaze(f).view(-1, 2, 2), "features": f}
+        out = {"z_exp": self.code(f), "landmarks": self.landmarks(f).view(-1, len(capture64.NAMES), 2),
+               "rotation": rotation_from_6d(self.pose(f)), "gaze": self.gaze(f).view(-1, 2, 2), "features": f}
+        if self.dense is not None:
+            out["dense"] = self.dense(f).view(-1, mediapipe478.N_LANDMARKS, 2)
+        return out
 
 
 class Exported(nn.Module):

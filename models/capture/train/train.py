@@ -46,6 +46,8 @@ class TrainConfig:
     real_max_frames: int = 120  # per video
     pretrained: bool = True
     mirror: float = 0.5  # fraction of the training crops flipped left to right (targets mirrored too)
+    pooling: str = "mean"  # networks.POOLINGS: SEREP's pooled features, or "spatial" (networks.SpatialNeck)
+    dense_landmarks: bool = False  # a training-only head for all 478 MediaPipe points (LossWeights.dense)
     threads: int = 2
     device: str = "cpu"
 
@@ -77,7 +79,8 @@ def learning_rate(config: TrainConfig, step: int, progress: float) -> float:
 def to_tensors(batch: D.Batch, device) -> dict:
     t = lambda x: torch.as_tensor(np.asarray(x), device=device)  # noqa: E731
     return {"images": t(batch.images).float(), "landmarks": t(batch.landmarks), "z_exp": t(batch.z_exp),
-            "rotation": t(batch.rotation), "gaze": t(batch.gaze), "n_synthetic": batch.n_synthetic}
+            "rotation": t(batch.rotation), "gaze": t(batch.gaze), "n_synthetic": batch.n_synthetic,
+            "dense": t(batch.dense), "dense_valid": t(batch.dense_valid)}
 
 
 def train_step(net: CaptureNet, opt, batch: D.Batch, weights: LossWeights, device,
@@ -87,7 +90,8 @@ def train_step(net: CaptureNet, opt, batch: D.Batch, weights: LossWeights, devic
     b = to_tensors(batch, device)
     out = net(b["images"])
     out["domain"] = net.domain(out["features"])
-    terms = capture_losses(out, b["landmarks"], b["n_synthetic"], b["z_exp"], b["rotation"], b["gaze"], face)
+    terms = capture_losses(out, b["landmarks"], b["n_synthetic"], b["z_exp"], b["rotation"], b["gaze"], face,
+                           b["dense"], b["dense_valid"])
     loss = total(terms, weights)
     opt.zero_grad(set_to_none=True)
     loss.backward()
@@ -106,7 +110,7 @@ def validate(net: CaptureNet, val: D.SyntheticSet, resolution: int, device, chun
     rng = np.random.default_rng(1)
     for s in range(0, len(val), chunk):
         rows = np.arange(s, min(s + chunk, len(val)))
-        images, lmks, _ = D.synthetic_crops(val, rows, resolution, rng, None, None)
+        images, lmks, _, _ = D.synthetic_crops(val, rows, resolution, rng, None, None)
         out = net(torch.as_tensor(images).float().to(device))
         z = out["z_exp"].cpu().numpy()
         code.append(np.abs(z - val.z_exp[rows]).mean(1))
@@ -157,7 +161,7 @@ def load_init(path: Path) -> InitWeights:
 
 def build_net(config: TrainConfig, cache: Path, log=print) -> CaptureNet:
     torch.manual_seed(TRAIN_SEED)
-    net = CaptureNet(config.backbone)
+    net = CaptureNet.from_config(dataclasses.asdict(config))
     if config.backbone == "mobilenet_v2" and config.pretrained:
         from models.capture.train.pretrained import load_imagenet_mobilenet_v2
 
@@ -199,7 +203,8 @@ def _train(data, real, config: TrainConfig, run_dir: Path, cache: Path, fresh: b
     train_rows, val_rows = split(len(data), config.val_fraction)
     train_set, val_set = data.subset(train_rows), data.subset(val_rows)
     with world.main_first():  # rank 0 unpacks the ImageNet weights into the cache, the others read them
-        net = build_net(config, cache, log) if init_state is None else CaptureNet(config.backbone)
+        net = (build_net(config, cache, log) if init_state is None
+               else CaptureNet.from_config(dataclasses.asdict(config)))
     if init_state is not None:
         net.load_state_dict(init_state)
     net = training_mode(net.to(device), frozen_norm)
