@@ -255,7 +255,8 @@ def _train(data, real, config: TrainConfig, run_dir: Path, cache: Path, fresh: b
         bar.update(int(1000 * min(progress, 1.0)) - bar.n)
         bar.set_postfix(step=step, loss=f"{running['loss']:.3f}", code=f"{running['code']:.3f}",
                         lmks=f"{running['lmks']:.3f}",
-                        **({"face_mm": f"{running['mesh']:.2f}"} if "mesh" in running else {}), refresh=False)
+                        **({"face_mm": f"{running['mesh']:.2f}"} if "mesh" in running else {}),
+                        **({"dense": f"{running['dense']:.3f}"} if "dense" in running else {}), refresh=False)
         if len(val_set) and (step % config.val_every == 0 or progress >= 1.0):
             v = validate(net, val_set, config.resolution, device, face=face)
             training_mode(net, frozen_norm)
