@@ -331,3 +331,11 @@ def test_adapt_fine_tunes_beside_the_original_and_measures_the_held_out_frames(e
     again = adapt(SELFIE, tiny_set, weights, "tiny", WEIGHTS_DIR, tmp_path / "cache", minutes=5.0, steps=3,
                   max_frames=12, threads=1, log=lambda *a: None)
     assert again["model"] == report["model"] + "-2"  # never over an earlier adaptation
+
+
+def test_run_keys_of_the_network_shape(tmp_path):
+    from models.capture.train.train import run_dir_for
+
+    key = lambda config: run_dir_for(config, "data", "sem", [], tmp_path).name  # noqa: E731
+    assert key(TrainConfig()) == "4d6e5dd26d7e"  # the key the preset had before pooling/dense existed: runs resume
+    assert len({key(TrainConfig()), key(TrainConfig(pooling="spatial")), key(TrainConfig(dense_landmarks=True))}) == 3

@@ -63,8 +63,12 @@ PRESETS = {
 
 def run_dir_for(config: TrainConfig, data_key: str, semantic_digest: str, real_files: list[str], cache: Path,
                 weights: LossWeights = LossWeights(), face_loss: bool = True, init_digest: str | None = None) -> Path:
-    settings = {k: v for k, v in dataclasses.asdict(config).items() if k != "threads"}
-    losses = {**dataclasses.asdict(weights), "face_loss": face_loss}
+    # settings added after runs existed count only when they leave their default, so those runs keep their keys
+    later = {"pooling": "mean", "dense_landmarks": False}
+    settings = {k: v for k, v in dataclasses.asdict(config).items()
+                if k != "threads" and not (k in later and v == later[k])}
+    losses = {k: v for k, v in dataclasses.asdict(weights).items() if k != "dense" or config.dense_landmarks}
+    losses["face_loss"] = face_loss
     started = {"init": init_digest} if init_digest else {}
     key = hashlib.sha256(json.dumps({**settings, "data": data_key, "semantic": semantic_digest, "real": real_files,
                                      "losses": losses, **started}, sort_keys=True).encode()).hexdigest()[:12]
