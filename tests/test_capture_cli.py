@@ -46,9 +46,11 @@ def test_init_of_another_backbone(tmp_path, capsys):
 def test_init_keeps_its_network_shape(tmp_path, capsys):
     from tests.capture_model_helpers import export_tiny_capture_model
 
-    model = export_tiny_capture_model(tmp_path) / "tiny.pt"
+    model = export_tiny_capture_model(tmp_path, pooling="mean", dense_landmarks=False) / "tiny.pt"
     assert main(["train", "--data", str(tmp_path), "--no-real", "--init", str(model), "--pooling", "spatial"]) == 2
     assert "is a pooling 'mean' model, not --pooling 'spatial'" in capsys.readouterr().err
+    assert main(["train", "--data", str(tmp_path), "--no-real", "--init", str(model), "--dense-landmarks"]) == 2
+    assert "is a dense_landmarks False model, not --dense-landmarks True" in capsys.readouterr().err
     (tmp_path / "s").mkdir()
     spatial = export_tiny_capture_model(tmp_path / "s", pooling="spatial") / "tiny.pt"
     assert main(["train", "--data", str(tmp_path), "--no-real", "--init", str(spatial), "--resolution", "64"]) == 2

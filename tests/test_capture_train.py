@@ -1,4 +1,5 @@
 """Capture training on tiny synthetic tensors: networks, losses, a step, resume, export parity and the runtime checks."""
+import dataclasses
 import json
 import shutil
 
@@ -82,6 +83,9 @@ def test_spatial_neck_and_dense_head():
     older = CaptureNet.from_config({"backbone": "mobilenet_v2", "resolution": RES})  # a config from before both
     assert older.pooling == "mean" and older.dense is None
     assert set(older.state_dict()) == set(CaptureNet().state_dict())
+    preset = CaptureNet.from_config(dataclasses.asdict(TrainConfig()))  # what the CPU preset trains and exports
+    assert preset.pooling == "spatial" and preset.dense is not None
+    assert 3e6 <= parameter_count(preset) - parameter_count(preset.domain) - parameter_count(preset.dense) <= 5e6
     with pytest.raises(ValueError, match="unknown pooling"):
         CaptureNet(pooling="max")
 
@@ -204,7 +208,7 @@ def test_frozen_norm_keeps_the_batchnorm_statistics(tiny_set, tmp_path):
     config = TrainConfig(resolution=RES, batch=3, real_batch=0, steps=2, minutes=1e6, warmup_steps=1, val_every=1,
                          checkpoint_every_s=0.0, pretrained=False, threads=1, val_fraction=0.2)
     torch.manual_seed(0)
-    start = CaptureNet().state_dict()
+    start = CaptureNet.from_config(dataclasses.asdict(config)).state_dict()
     stats = [k for k in start if k.endswith(("running_mean", "running_var"))]
     conv = next(k for k in start if k.endswith("weight") and start[k].dim() == 4)
     runs = {}
@@ -337,5 +341,7 @@ def test_run_keys_of_the_network_shape(tmp_path):
     from models.capture.train.train import run_dir_for
 
     key = lambda config: run_dir_for(config, "data", "sem", [], tmp_path).name  # noqa: E731
-    assert key(TrainConfig()) == "89403a0ae0cc"  # the key the preset had before pooling/dense existed: runs resume
-    assert len({key(TrainConfig()), key(TrainConfig(pooling="spatial")), key(TrainConfig(dense_landmarks=True))}) == 3
+    before = TrainConfig(pooling="mean", dense_landmarks=False)  # the preset before pooling/dense existed
+    assert key(before) == "89403a0ae0cc"  # the key its runs had: they resume
+    assert len({key(before), key(TrainConfig()), key(TrainConfig(pooling="mean")),
+                key(TrainConfig(dense_landmarks=False))}) == 4

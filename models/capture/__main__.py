@@ -72,7 +72,7 @@ def _train(a) -> None:
 def _network_settings(a, init) -> dict:
     """The network's shape from the flags, or from the --init model (whose shape a flag may not contradict)."""
     given = {"backbone": a.backbone, "resolution": a.resolution, "pooling": a.pooling,
-             "dense_landmarks": True if a.dense_landmarks else None}
+             "dense_landmarks": a.dense_landmarks}
     if init is None:
         return given
     started = {"backbone": init.config["backbone"], "resolution": init.config["resolution"],
@@ -174,14 +174,18 @@ def _random_model(resolution: int) -> Path:
     import torch
 
     from models.capture.train.export import export
+    import dataclasses
+
     from models.capture.train.networks import CaptureNet
+    from models.capture.train.train import TrainConfig
 
     out = cache_dir() / "bench-random"
     if not (out / "capture_random.json").is_file():
         ck = out / "random.pt"
         out.mkdir(parents=True, exist_ok=True)
-        torch.save({"model": CaptureNet().state_dict(), "step": 0, "elapsed": 0.0, "history": [],
-                    "config": {"backbone": "mobilenet_v2", "resolution": resolution}}, ck)
+        config = dataclasses.asdict(TrainConfig(resolution=resolution))
+        torch.save({"model": CaptureNet.from_config(config).state_dict(), "step": 0, "elapsed": 0.0, "history": [],
+                    "config": config}, ck)
         export(ck, out, "capture_random", WEIGHTS_DIR)
     return out
 
@@ -260,9 +264,9 @@ def parser() -> argparse.ArgumentParser:
                    help="start from this model's weights (NAME.pt or a run's checkpoint) instead of ImageNet")
     t.add_argument("--backbone", choices=("mobilenet_v2", "convnext_t", "convnext_b"))
     t.add_argument("--pooling", choices=("mean", "spatial"),
-                   help="features for the heads: the backbone's mean (SEREP, default) or a spatial neck")
-    t.add_argument("--dense-landmarks", action="store_true",
-                   help="also train a head on all 478 MediaPipe points (training only, never exported)")
+                   help="features for the heads: a spatial neck (default) or the backbone's mean (SEREP)")
+    t.add_argument("--dense-landmarks", action=argparse.BooleanOptionalAction, default=None,
+                   help="a training-only head on all 478 MediaPipe points (default on; never exported)")
     t.add_argument("--run-dir", type=Path)
     t.add_argument("--fresh", action="store_true", help="start again instead of resuming")
     t.add_argument("--out", type=Path, default=WEIGHTS_DIR, help="where the exported model goes")

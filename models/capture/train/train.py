@@ -46,8 +46,8 @@ class TrainConfig:
     real_max_frames: int = 120  # per video
     pretrained: bool = True
     mirror: float = 0.5  # fraction of the training crops flipped left to right (targets mirrored too)
-    pooling: str = "mean"  # networks.POOLINGS: SEREP's pooled features, or "spatial" (networks.SpatialNeck)
-    dense_landmarks: bool = False  # a training-only head for all 478 MediaPipe points (LossWeights.dense)
+    pooling: str = "spatial"  # networks.POOLINGS: "mean" (SEREP's pooled features) or networks.SpatialNeck
+    dense_landmarks: bool = True  # a training-only head for all 478 MediaPipe points (LossWeights.dense)
     threads: int = 2
     device: str = "cpu"
 
@@ -63,7 +63,7 @@ PRESETS = {
 
 def run_dir_for(config: TrainConfig, data_key: str, semantic_digest: str, real_files: list[str], cache: Path,
                 weights: LossWeights = LossWeights(), face_loss: bool = True, init_digest: str | None = None) -> Path:
-    # settings added after runs existed count only when they leave their default, so those runs keep their keys
+    # settings added after runs existed count only when they differ from what those runs had, so they keep their keys
     later = {"pooling": "mean", "dense_landmarks": False}
     settings = {k: v for k, v in dataclasses.asdict(config).items()
                 if k != "threads" and not (k in later and v == later[k])}
