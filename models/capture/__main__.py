@@ -75,9 +75,9 @@ def _network_settings(a, init) -> dict:
              "dense_landmarks": a.dense_landmarks}
     if init is None:
         return given
-    started = {"backbone": init.config["backbone"], "resolution": init.config["resolution"],
-               "pooling": init.config.get("pooling", "mean"),
-               "dense_landmarks": bool(init.config.get("dense_landmarks", False))}
+    from models.capture.train.networks import EARLIER_SHAPE
+
+    started = {k: {**EARLIER_SHAPE, **init.config}[k] for k in given}
     fixed = [k for k in given if k != "resolution" or started["pooling"] == "spatial"]  # mean pooling: any size
     for key in fixed:
         if given[key] is not None and given[key] != started[key]:
@@ -171,11 +171,11 @@ def _bench(a) -> None:
 
 def _random_model(resolution: int) -> Path:
     """A random-init light model for speed figures only (speed does not depend on the weights)."""
+    import dataclasses
+
     import torch
 
     from models.capture.train.export import export
-    import dataclasses
-
     from models.capture.train.networks import CaptureNet
     from models.capture.train.train import TrainConfig
 

@@ -179,6 +179,8 @@ BACKBONES = {"mobilenet_v2": MobileNetV2, "convnext_t": lambda: ConvNeXt("convne
 
 
 POOLINGS = ("mean", "spatial")
+# the network's shape in configs written before pooling and the dense head existed (models and runs of then)
+EARLIER_SHAPE = {"pooling": "mean", "dense_landmarks": False}
 SPATIAL_CHANNELS = 64  # per cell of the last feature map, with pooling="spatial"
 
 
@@ -228,8 +230,9 @@ class CaptureNet(nn.Module):
     @classmethod
     def from_config(cls, config: dict) -> "CaptureNet":
         """The network a training config describes (configs written before pooling/dense existed: mean, none)."""
-        return cls(config["backbone"], config.get("pooling", "mean"), int(config.get("resolution", 128)),
-                   bool(config.get("dense_landmarks", False)))
+        shape = {**EARLIER_SHAPE, **config}
+        return cls(shape["backbone"], shape["pooling"], int(shape.get("resolution", 128)),
+                   bool(shape["dense_landmarks"]))
 
     def features(self, image):
         x = (image.permute(0, 3, 1, 2) - self.mean) / self.std

@@ -23,7 +23,7 @@ from models.capture.train import data as D
 from models.capture.train.augment import Augment
 from models.capture.train.losses import LossWeights, TorchFaceMetric, capture_losses, total
 from models.capture.train.mesh_loss import FaceMetric
-from models.capture.train.networks import CaptureNet
+from models.capture.train.networks import EARLIER_SHAPE, CaptureNet
 
 TRAIN_SEED = 0
 
@@ -63,10 +63,9 @@ PRESETS = {
 
 def run_dir_for(config: TrainConfig, data_key: str, semantic_digest: str, real_files: list[str], cache: Path,
                 weights: LossWeights = LossWeights(), face_loss: bool = True, init_digest: str | None = None) -> Path:
-    # settings added after runs existed count only when they differ from what those runs had, so they keep their keys
-    later = {"pooling": "mean", "dense_landmarks": False}
+    # the network-shape settings count only when they differ from what earlier runs had, so those keep their keys
     settings = {k: v for k, v in dataclasses.asdict(config).items()
-                if k != "threads" and not (k in later and v == later[k])}
+                if k != "threads" and not (k in EARLIER_SHAPE and v == EARLIER_SHAPE[k])}
     losses = {k: v for k, v in dataclasses.asdict(weights).items() if k != "dense" or config.dense_landmarks}
     losses["face_loss"] = face_loss
     started = {"init": init_digest} if init_digest else {}
