@@ -51,6 +51,10 @@ def test_init_keeps_its_network_shape(tmp_path, capsys):
     assert "is a pooling 'mean' model, not --pooling 'spatial'" in capsys.readouterr().err
     assert main(["train", "--data", str(tmp_path), "--no-real", "--init", str(model), "--dense-landmarks"]) == 2
     assert "is a dense_landmarks False model, not --dense-landmarks True" in capsys.readouterr().err
+    assert main(["train", "--data", str(tmp_path), "--no-real", "--init", str(model), "--heatmaps"]) == 2
+    assert "is a heatmaps False model, not --heatmaps True" in capsys.readouterr().err
+    assert main(["train", "--data", str(tmp_path), "--no-real", "--heatmaps", "--no-dense-landmarks"]) == 2
+    assert "--heatmaps predicts the dense 478 points" in capsys.readouterr().err
     (tmp_path / "s").mkdir()
     spatial = export_tiny_capture_model(tmp_path / "s", pooling="spatial") / "tiny.pt"
     assert main(["train", "--data", str(tmp_path), "--no-real", "--init", str(spatial), "--resolution", "64"]) == 2

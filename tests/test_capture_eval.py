@@ -65,19 +65,26 @@ def test_face_side_is_the_landmark_square_in_frame_pixels():
         assert got == pytest.approx(expected, rel=0.03)
 
 
-def test_synthetic_eval_splits_by_yaw_and_face_size(tmp_path, head_asset):
-    """The real eval on three tiny renders with an untrained model: every split, the per-frame errors."""
+@pytest.fixture(scope="module")
+def tiny_renders(tmp_path_factory, head_asset):
+    """Three 64² renders (one sample per pixel), shared by the eval and probe tests."""
     import subprocess
     import sys
 
+    data = tmp_path_factory.mktemp("capture-eval") / "renders"
+    subprocess.run([sys.executable, "-m", "synthetic", "render", "--out", str(data), "--count", "3", "--seed", "11",
+                    "--resolution", "64", "--samples", "1", "--no-denoise"], check=True, capture_output=True)
+    return data
+
+
+def test_synthetic_eval_splits_by_yaw_and_face_size(tmp_path, tiny_renders):
+    """The real eval on three tiny renders with an untrained model: every split, the per-frame errors."""
     from models.capture.runtime import CaptureOptions, CaptureRuntime
     from models.paths import capture_cache_dir
     from models.semantic.runtime import WEIGHTS_DIR, SemanticRuntime
     from tests.capture_model_helpers import export_tiny_capture_model
 
-    data = tmp_path / "held"
-    subprocess.run([sys.executable, "-m", "synthetic", "render", "--out", str(data), "--count", "3", "--seed", "11",
-                    "--resolution", "64", "--samples", "1", "--no-denoise"], check=True, capture_output=True)
+    data = tiny_renders
     weights = export_tiny_capture_model(tmp_path)
     runtime = CaptureRuntime(CaptureOptions(weights_dir=weights, name="tiny", providers=("CPUExecutionProvider",)))
     report = E.evaluate_synthetic(runtime, SemanticRuntime(WEIGHTS_DIR), WEIGHTS_DIR, data, capture_cache_dir(),
@@ -89,3 +96,22 @@ def test_synthetic_eval_splits_by_yaw_and_face_size(tmp_path, head_asset):
     for prefix in ("yaw_", "face_px_"):
         assert sum(row["frames"] for name, row in table.items() if name.startswith(prefix)) == 3
     assert all(0 < px < 64 for px in frames["face_px"])  # a 64² render holds faces smaller than the frame
+
+
+def test_probe_command_on_tiny_renders(tmp_path, tiny_renders, capsys):
+    """`probe` end to end on three tiny renders: every source scored, a model's dense points included."""
+    import json
+
+    from models.capture.__main__ import main
+    from tests.capture_model_helpers import export_tiny_capture_model
+
+    data = tiny_renders
+    model = export_tiny_capture_model(tmp_path, heatmaps=True) / "tiny.pt"
+    assert main(["probe", "--data", str(data), "--heldout", str(data), "--noise", "1", "--model", str(model)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    for source in ("ground_truth", "ground_truth_noise_1px", "model"):
+        assert report[source]["heldout_rows"] == 3 and np.isfinite(report[source]["all"])
+    (tmp_path / "plain").mkdir()
+    plain = export_tiny_capture_model(tmp_path / "plain", dense_landmarks=False) / "tiny.pt"
+    assert main(["probe", "--data", str(data), "--heldout", str(data), "--model", str(plain)]) == 2
+    assert "has no dense landmark head" in capsys.readouterr().err

@@ -174,6 +174,57 @@ def test_a_spatial_dense_model_exports_the_four_outputs(tmp_path):
     assert rt.run_crops(crops).z_exp.shape == (3, 64)
 
 
+def test_soft_argmax_reads_the_cell_centres():
+    from models.capture.train.networks import soft_argmax
+
+    logits = torch.full((1, 2, 4, 8), -1e4)
+    logits[0, 0, 1, 6] = 0.0  # one hot: cell (x 6 of 8, y 1 of 4)
+    logits[0, 1, 2, 3] = logits[0, 1, 2, 4] = 0.0  # two equal cells: halfway between them
+    torch.testing.assert_close(soft_argmax(logits)[0], torch.tensor([[13 / 8 - 1, 3 / 4 - 1], [0.0, 5 / 4 - 1]]))
+
+
+def test_heatmap_network_reads_the_64_off_the_478_and_a_code_off_their_shape():
+    from models.capture.train.networks import GeometricCode
+
+    net = CaptureNet("mobilenet_v2", "spatial", RES, dense=True, heatmaps=True).eval()
+    out = net(torch.rand(2, RES, RES, 3) * 255)
+    assert out["dense"].shape == (2, 478, 2) and out["dense"].abs().max() < 1  # expectations over the crop
+    torch.testing.assert_close(out["landmarks"], out["dense"][:, torch.as_tensor(capture64.MP478)])
+    torch.testing.assert_close(out["z_exp"], net.code(out["features"]))  # the geometric readout starts at zero
+    geo = GeometricCode()
+    torch.nn.init.normal_(geo.linear.weight)
+    points = torch.rand(3, 478, 2)
+    moved = points * 0.5 + torch.tensor([0.2, -0.1])  # the face smaller and elsewhere in the crop: the same shape
+    torch.testing.assert_close(geo(points), geo(moved), atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(geo(points), geo(points.flip(1)))
+    with pytest.raises(ValueError, match="dense landmarks"):
+        CaptureNet("mobilenet_v2", "spatial", RES, dense=False, heatmaps=True)
+    older = CaptureNet.from_config({"backbone": "mobilenet_v2", "resolution": RES, "pooling": "spatial",
+                                    "dense_landmarks": True})  # a config from before heatmaps
+    assert not older.heatmaps and isinstance(older.dense, torch.nn.Linear)
+    convnext = CaptureNet("convnext_t", "mean", RES, dense=True, heatmaps=True)
+    assert convnext(torch.rand(1, RES, RES, 3) * 255)["dense"].shape == (1, 478, 2)
+
+
+def test_steps_lower_the_heatmap_dense_loss(tiny_set):
+    torch.manual_seed(0)
+    net = CaptureNet("mobilenet_v2", "spatial", RES, dense=True, heatmaps=True)
+    batch = D.make_batch(tiny_set, None, 6, 0, RES, np.random.default_rng(0), None, None)
+    opt = torch.optim.Adam(net.parameters(), 1e-3)
+    losses = [train_step(net, opt, batch, LossWeights(), "cpu") for _ in range(12)]
+    assert losses[-1]["dense"] < 0.7 * losses[0]["dense"]
+
+
+def test_a_heatmap_model_exports_the_four_outputs_with_parity(tmp_path):
+    out = export_tiny_capture_model(tmp_path, pooling="spatial", dense_landmarks=True, heatmaps=True)
+    meta = json.loads((out / "tiny.json").read_text())
+    assert meta["parity_max_abs"] <= 1e-4 and meta["heatmaps"] is True
+    rt = CaptureRuntime(CaptureOptions(weights_dir=out, name="tiny", providers=("CPUExecutionProvider",)))
+    crops = np.random.default_rng(3).integers(0, 256, (3, RES, RES, 3), dtype=np.uint8)
+    res = rt.run_crops(crops)
+    assert res.z_exp.shape == (3, 64) and ((res.landmarks64 > 0) & (res.landmarks64 < RES)).all()
+
+
 class _Stop(Exception):
     pass
 
@@ -344,4 +395,4 @@ def test_run_keys_of_the_network_shape(tmp_path):
     before = TrainConfig(pooling="mean", dense_landmarks=False)  # the preset before pooling/dense existed
     assert key(before) == "89403a0ae0cc"  # the key its runs had: they resume
     assert len({key(before), key(TrainConfig()), key(TrainConfig(pooling="mean")),
-                key(TrainConfig(dense_landmarks=False))}) == 4
+                key(TrainConfig(dense_landmarks=False)), key(TrainConfig(heatmaps=True))}) == 5

@@ -1,4 +1,4 @@
-"""`python -m models.capture train | export | eval | bench | adapt | sheet | measure-jitter`."""
+"""`python -m models.capture train | export | eval | bench | adapt | sheet | measure-jitter | probe`."""
 from __future__ import annotations
 
 import argparse
@@ -72,7 +72,9 @@ def _train(a) -> None:
 def _network_settings(a, init) -> dict:
     """The network's shape from the flags, or from the --init model (whose shape a flag may not contradict)."""
     given = {"backbone": a.backbone, "resolution": a.resolution, "pooling": a.pooling,
-             "dense_landmarks": a.dense_landmarks}
+             "dense_landmarks": a.dense_landmarks, "heatmaps": a.heatmaps}
+    if a.heatmaps and a.dense_landmarks is False:
+        raise ValueError("--heatmaps predicts the dense 478 points, so it needs them: drop --no-dense-landmarks")
     if init is None:
         return given
     from models.capture.train.networks import EARLIER_SHAPE
@@ -143,6 +145,18 @@ def _eval(a) -> None:
     if real_paths:
         report["real"] = real_agreement(runtime, R.load_real(real_paths, cache_dir(), log=_stderr))
     print(json.dumps(report, indent=1) if a.json else _table(report))
+
+
+def _probe(a) -> None:
+    from models.capture.train import data as D
+    from models.capture.train.mesh_loss import face_metric
+    from models.capture.train.probe import run_probe
+
+    train_set = D.load_synthetic_sets(a.data, cache_dir(), a.semantic_dir, log=_stderr)
+    heldout = D.load_synthetic_sets([a.heldout], cache_dir(), a.semantic_dir, log=_stderr)
+    metric = face_metric(a.semantic_dir, train_set.z_exp, log=_stderr)
+    print(json.dumps(run_probe(train_set, heldout, metric, a.resolution, a.noise, a.model, a.mediapipe,
+                               log=_stderr), indent=1))
 
 
 def _table(report: dict) -> str:
@@ -267,6 +281,9 @@ def parser() -> argparse.ArgumentParser:
                    help="features for the heads: a spatial neck (default) or the backbone's mean (SEREP)")
     t.add_argument("--dense-landmarks", action=argparse.BooleanOptionalAction, default=None,
                    help="a training-only head on all 478 MediaPipe points (default on; never exported)")
+    t.add_argument("--heatmaps", action=argparse.BooleanOptionalAction, default=None,
+                   help="the 478 points from heatmaps on the stride-8 map and a code read off their shape "
+                        "(default off; needs the dense landmarks)")
     t.add_argument("--run-dir", type=Path)
     t.add_argument("--fresh", action="store_true", help="start again instead of resuming")
     t.add_argument("--out", type=Path, default=WEIGHTS_DIR, help="where the exported model goes")
@@ -323,6 +340,17 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("--data", type=_existing_dir, required=True)
     m.add_argument("--limit", type=int)
     m.set_defaults(func=_measure)
+
+    q = sub.add_parser("probe", help="how much of the code the 478 landmarks carry (a ridge map, held-out face error)")
+    q.add_argument("--data", type=_existing_dir, nargs="+", required=True, help="training renders (fit)")
+    q.add_argument("--heldout", type=_existing_dir, required=True, help="held-out renders (score)")
+    q.add_argument("--noise", type=float, nargs="*", default=[0.32, 0.64, 1.28],
+                   help="ground truth with Gaussian noise of these sizes in crop pixels (default 0.32 0.64 1.28)")
+    q.add_argument("--mediapipe", action="store_true", help="also MediaPipe's points on the crops")
+    q.add_argument("--model", type=_existing_file, help="also this model's dense points (NAME.pt or a checkpoint)")
+    q.add_argument("--resolution", type=int, default=128, help="crop pixels the noise is given in (default 128)")
+    q.add_argument("--semantic-dir", type=_existing_dir, default=WEIGHTS_DIR)
+    q.set_defaults(func=_probe)
     return ap
 
 

@@ -78,7 +78,7 @@ def export(checkpoint: Path, out_dir: Path, name: str, semantic_dir: Path, fp16:
     half_state = {k: v.half() if v.is_floating_point() else v for k, v in net.state_dict().items()}
     atomic_write(out_dir / names["torch"], lambda h: torch.save({"model": half_state, "config": cfg}, h))
     meta = {"format": FORMAT, "version": VERSION, "name": name, "backbone": cfg["backbone"],
-            "pooling": cfg.get("pooling", "mean"), "resolution": r,
+            "pooling": cfg.get("pooling", "mean"), "heatmaps": bool(cfg.get("heatmaps", False)), "resolution": r,
             "crop": {"margin": MARGIN, "box_margin": BOX_MARGIN}, "landmarks": list(capture64.NAMES),
             "landmarks_mp478": capture64.MP478.tolist(),
             "semantic": semantic_digests(semantic_dir),

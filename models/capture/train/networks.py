@@ -55,8 +55,18 @@ class MobileNetV2(nn.Module):
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out")
 
+    pyramid_channels = (32, 96, out_channels)  # strides 8, 16, 32
+
     def feature_map(self, x):
         return self.features(x)
+
+    def pyramid(self, x) -> list[torch.Tensor]:
+        """The feature maps at strides 8, 16 and 32 (the last is `feature_map`'s)."""
+        maps = []
+        for block in (self.features[:7], self.features[7:14], self.features[14:]):
+            x = block(x)
+            maps.append(x)
+        return maps
 
     @staticmethod
     def grid(resolution: int) -> int:
@@ -65,8 +75,11 @@ class MobileNetV2(nn.Module):
             resolution = (resolution + 1) // 2
         return resolution
 
+    def pool(self, feature_map):
+        return feature_map.mean((2, 3))
+
     def forward(self, x):
-        return self.feature_map(x).mean((2, 3))
+        return self.pool(self.feature_map(x))
 
 
 class _LayerNorm2d(nn.LayerNorm):
@@ -103,6 +116,7 @@ class ConvNeXt(nn.Module):
         self.stages = nn.ModuleList([nn.Sequential(*[_ConvNeXtBlock(d) for _ in range(n)]) for n, d in zip(depths, dims)])
         self.norm = nn.LayerNorm(dims[-1], eps=1e-6)
         self.out_channels = dims[-1]
+        self.pyramid_channels = tuple(dims[1:])
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
                 nn.init.trunc_normal_(m.weight, std=0.02)
@@ -114,12 +128,21 @@ class ConvNeXt(nn.Module):
         return resolution // 4 // 2 // 2 // 2
 
     def feature_map(self, x):
+        return self.pyramid(x)[-1]
+
+    def pyramid(self, x) -> list[torch.Tensor]:
+        """The stage outputs at strides 8, 16 and 32."""
+        maps = []
         for down, stage in zip(self.downsample, self.stages):
             x = stage(down(x))
-        return x
+            maps.append(x)
+        return maps[1:]
+
+    def pool(self, feature_map):
+        return self.norm(feature_map.mean((2, 3)))
 
     def forward(self, x):
-        return self.norm(self.feature_map(x).mean((2, 3)))
+        return self.pool(self.feature_map(x))
 
 
 class ResBlock(nn.Module):
@@ -179,8 +202,8 @@ BACKBONES = {"mobilenet_v2": MobileNetV2, "convnext_t": lambda: ConvNeXt("convne
 
 
 POOLINGS = ("mean", "spatial")
-# the network's shape in configs written before pooling and the dense head existed (models and runs of then)
-EARLIER_SHAPE = {"pooling": "mean", "dense_landmarks": False}
+# the network's shape in configs written before pooling, the dense head and heatmaps existed (models and runs of then)
+EARLIER_SHAPE = {"pooling": "mean", "dense_landmarks": False, "heatmaps": False}
 SPATIAL_CHANNELS = 64  # per cell of the last feature map, with pooling="spatial"
 
 
@@ -198,26 +221,85 @@ class SpatialNeck(nn.Module):
         return self.project(self.reduce(feature_map).flatten(1))
 
 
+HEATMAP_WIDTH = 96
+
+
+def soft_argmax(logits: torch.Tensor) -> torch.Tensor:
+    """(B, P, H, W) heatmap logits -> (B, P, 2) expected x, y of each softmax in [-1, 1] crop units (cell centres:
+    cell j of n sits at (2j + 1) / n - 1, so the map covers the crop exactly)."""
+    b, p, h, w = logits.shape
+    prob = torch.softmax(logits.flatten(2), 2).view(b, p, h, w)
+    xs = (2 * torch.arange(w, dtype=logits.dtype, device=logits.device) + 1) / w - 1
+    ys = (2 * torch.arange(h, dtype=logits.dtype, device=logits.device) + 1) / h - 1
+    return torch.stack([(prob.sum(2) * xs).sum(2), (prob.sum(3) * ys).sum(2)], 2)
+
+
+class HeatmapLandmarks(nn.Module):
+    """All 478 MediaPipe points as the expectations of per-point heatmaps on the stride-8 map (integral regression,
+    Sun et al. 2018), fed top-down from strides 32 and 16 (a small FPN). A convolution's output moves with the
+    face, so a point's position is read where it is instead of being regressed from a flattened embedding: the
+    expression lives in sub-pixel offsets of the lips and lids (README, Evaluation)."""
+
+    def __init__(self, channels: tuple[int, int, int], width: int = HEATMAP_WIDTH,
+                 points: int = mediapipe478.N_LANDMARKS):
+        super().__init__()
+        self.lateral = nn.ModuleList([nn.Conv2d(c, width, 1) for c in channels])
+        self.smooth = nn.Sequential(nn.Conv2d(width, width, 3, padding=1), nn.GroupNorm(8, width), nn.GELU(),
+                                    nn.Conv2d(width, width, 3, padding=1), nn.GroupNorm(8, width), nn.GELU())
+        self.logits = nn.Conv2d(width, points, 1)
+
+    def forward(self, pyramid: list[torch.Tensor]) -> torch.Tensor:
+        x = self.lateral[2](pyramid[2])
+        for level in (1, 0):
+            lateral = self.lateral[level](pyramid[level])
+            x = F.interpolate(x, size=lateral.shape[-2:], mode="nearest") + lateral
+        return soft_argmax(self.logits(self.smooth(x)))
+
+
+class GeometricCode(nn.Module):
+    """A linear readout of the code from the predicted points' shape (translation and scale removed): with the
+    ground-truth points a least-squares map of this form reads the code to 15 % of the neutral face's error on
+    held-out renders, 10 % frontally (README, `probe`). Zero at the start; the points are detached, so the landmark losses alone place them."""
+
+    def __init__(self, points: int = mediapipe478.N_LANDMARKS):
+        super().__init__()
+        self.linear = nn.Linear(2 * points, CODE_SIZE)
+        nn.init.zeros_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
+
+    def forward(self, points: torch.Tensor) -> torch.Tensor:
+        p = points.detach()
+        p = p - p.mean(1, keepdim=True)
+        p = p / p.pow(2).sum(2).mean(1).add(1e-8).sqrt()[:, None, None]
+        return self.linear(p.flatten(1))
+
+
 class CaptureNet(nn.Module):
     """Image (B, R, R, 3) float RGB in 0..255 -> code, landmarks in [-1, 1] crop units, rotation 6D, gaze, features
-    (and with `dense`, the 478 MediaPipe points in crop units: a training-only head, never exported).
-    `pooling`: "mean" (SEREP: the backbone's pooled features) or "spatial" (SpatialNeck; needs `resolution`)."""
+    (and with `dense`, the 478 MediaPipe points in crop units: a training-only head, not exported, unless `heatmaps`).
+    `pooling`: "mean" (SEREP: the backbone's pooled features) or "spatial" (SpatialNeck; needs `resolution`).
+    `heatmaps`: the 478 points come from HeatmapLandmarks (and are then part of what the export computes: the 64
+    landmarks are their subset, and GeometricCode adds to H_code's code) instead of a linear head on the embedding."""
 
     def __init__(self, backbone: str = "mobilenet_v2", pooling: str = "mean", resolution: int = 128,
-                 dense: bool = False):
+                 dense: bool = False, heatmaps: bool = False):
         super().__init__()
         if backbone not in BACKBONES:
             raise ValueError(f"unknown backbone {backbone!r}; one of {', '.join(BACKBONES)}")
         if pooling not in POOLINGS:
             raise ValueError(f"unknown pooling {pooling!r}; one of {', '.join(POOLINGS)}")
-        self.backbone_name, self.pooling = backbone, pooling
+        if heatmaps and not dense:
+            raise ValueError("heatmaps predict the dense 478 points: turn dense landmarks on with them")
+        self.backbone_name, self.pooling, self.heatmaps = backbone, pooling, heatmaps
         self.backbone = BACKBONES[backbone]()
         first = (nn.Linear(self.backbone.out_channels, EMBEDDING) if pooling == "mean"
                  else SpatialNeck(self.backbone, resolution))
         self.neck = nn.Sequential(first, nn.GroupNorm(32, EMBEDDING), nn.GELU())
         self.code = nn.Sequential(*[ResBlock(EMBEDDING, 32) for _ in range(3)], nn.Linear(EMBEDDING, CODE_SIZE))
-        self.landmarks = nn.Linear(EMBEDDING, 2 * len(capture64.NAMES))
-        self.dense = nn.Linear(EMBEDDING, 2 * mediapipe478.N_LANDMARKS) if dense else None
+        self.landmarks = None if heatmaps else nn.Linear(EMBEDDING, 2 * len(capture64.NAMES))
+        self.dense = (HeatmapLandmarks(self.backbone.pyramid_channels) if heatmaps
+                      else nn.Linear(EMBEDDING, 2 * mediapipe478.N_LANDMARKS) if dense else None)
+        self.geometric_code = GeometricCode() if heatmaps else None
         self.pose = nn.Linear(EMBEDDING, 6)
         self.gaze = nn.Linear(EMBEDDING, 4)
         self.domain = DomainClassifier()
@@ -229,21 +311,34 @@ class CaptureNet(nn.Module):
 
     @classmethod
     def from_config(cls, config: dict) -> "CaptureNet":
-        """The network a training config describes (configs written before pooling/dense existed: mean, none)."""
+        """The network a training config describes (a config from before pooling, dense or heatmaps: EARLIER_SHAPE)."""
         shape = {**EARLIER_SHAPE, **config}
         return cls(shape["backbone"], shape["pooling"], int(shape.get("resolution", 128)),
-                   bool(shape["dense_landmarks"]))
+                   bool(shape["dense_landmarks"]), bool(shape["heatmaps"]))
+
+    def _embed(self, last_map):
+        return self.neck(self.backbone.pool(last_map) if self.pooling == "mean" else last_map)
+
+    def _normalised(self, image):
+        return (image.permute(0, 3, 1, 2) - self.mean) / self.std
 
     def features(self, image):
-        x = (image.permute(0, 3, 1, 2) - self.mean) / self.std
-        return self.neck(self.backbone(x) if self.pooling == "mean" else self.backbone.feature_map(x))
+        return self._embed(self.backbone.feature_map(self._normalised(image)))
 
     def forward(self, image):
-        f = self.features(image)
-        out = {"z_exp": self.code(f), "landmarks": self.landmarks(f).view(-1, len(capture64.NAMES), 2),
-               "rotation": rotation_from_6d(self.pose(f)), "gaze": self.gaze(f).view(-1, 2, 2), "features": f}
-        if self.dense is not None:
-            out["dense"] = self.dense(f).view(-1, mediapipe478.N_LANDMARKS, 2)
+        x = self._normalised(image)
+        pyramid = self.backbone.pyramid(x) if self.heatmaps else [self.backbone.feature_map(x)]
+        f = self._embed(pyramid[-1])
+        out = {"z_exp": self.code(f), "rotation": rotation_from_6d(self.pose(f)), "gaze": self.gaze(f).view(-1, 2, 2),
+               "features": f}
+        if self.heatmaps:
+            out["dense"] = self.dense(pyramid)
+            out["landmarks"] = out["dense"][:, torch.as_tensor(capture64.MP478)]
+            out["z_exp"] = out["z_exp"] + self.geometric_code(out["dense"])
+        else:
+            out["landmarks"] = self.landmarks(f).view(-1, len(capture64.NAMES), 2)
+            if self.dense is not None:
+                out["dense"] = self.dense(f).view(-1, mediapipe478.N_LANDMARKS, 2)
         return out
 
 

@@ -48,6 +48,7 @@ class TrainConfig:
     mirror: float = 0.5  # fraction of the training crops flipped left to right (targets mirrored too)
     pooling: str = "spatial"  # networks.POOLINGS: "mean" (SEREP's pooled features) or networks.SpatialNeck
     dense_landmarks: bool = True  # a training-only head for all 478 MediaPipe points (LossWeights.dense)
+    heatmaps: bool = False  # the 478 points from heatmaps (networks.HeatmapLandmarks) and a code read off them
     threads: int = 2
     device: str = "cpu"
 
