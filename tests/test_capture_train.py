@@ -395,4 +395,23 @@ def test_run_keys_of_the_network_shape(tmp_path):
     before = TrainConfig(pooling="mean", dense_landmarks=False)  # the preset before pooling/dense existed
     assert key(before) == "89403a0ae0cc"  # the key its runs had: they resume
     assert len({key(before), key(TrainConfig()), key(TrainConfig(pooling="mean")),
-                key(TrainConfig(dense_landmarks=False)), key(TrainConfig(heatmaps=True))}) == 5
+                key(TrainConfig(dense_landmarks=False)), key(TrainConfig(heatmaps=True)),
+                key(TrainConfig(augment="light"))}) == 6
+    assert key(TrainConfig(augment="full")) == key(TrainConfig())
+
+
+def test_augmentation_presets(tiny_set, tmp_path):
+    from models.capture.train.augment import PRESETS, augment
+
+    rng = np.random.default_rng(0)
+    crops = D.make_batch(tiny_set, None, 6, 0, RES, np.random.default_rng(0), None, PRESETS["none"]).images
+    again = D.make_batch(tiny_set, None, 6, 0, RES, np.random.default_rng(0), None, None).images
+    np.testing.assert_array_equal(crops, again)  # "none" is the unaugmented crop
+    light, full = PRESETS["light"], PRESETS["full"]
+    assert all(getattr(light, f) <= getattr(full, f) for f in ("p_blur", "p_motion_blur", "p_noise", "p_jpeg",
+                                                                 "p_occluder"))
+    assert augment(crops[0], rng, light).shape == crops[0].shape
+    config = TrainConfig(resolution=RES, batch=3, real_batch=0, steps=1, pretrained=False, augment="heavy")
+    with pytest.raises(ValueError, match="unknown augmentation 'heavy'"):
+        train(tiny_set, None, config, tmp_path / "run", tmp_path, log=lambda *a: None, show_progress=False)
+    assert not (tmp_path / "run").exists()  # refused before anything is written

@@ -45,7 +45,8 @@ def _train(a) -> None:
     network = _network_settings(a, init)
     _render_data(a)  # after the checks that need no data: a bad argument never waits for a render
     overrides = {k: v for k, v in {"minutes": a.minutes, "steps": a.steps, "threads": a.threads, "batch": a.batch,
-                                   "lr": a.lr, "mirror": a.mirror, **network}.items() if v is not None}
+                                   "lr": a.lr, "mirror": a.mirror, "augment": a.augment, **network}.items()
+                 if v is not None}
     config = dataclasses.replace(config, **overrides)
     cache = cache_dir()
     data = D.load_synthetic_sets(a.data, cache, a.semantic_dir)
@@ -274,6 +275,8 @@ def parser() -> argparse.ArgumentParser:
                   ("lr", float)):
         t.add_argument(f"--{k}", type=ty)
     t.add_argument("--mirror", type=float, help="fraction of training crops flipped left to right (default 0.5)")
+    t.add_argument("--augment", choices=("full", "light", "none"),
+                   help="image augmentation: full (default), light (few blurred, noisy or occluded crops) or none")
     t.add_argument("--init", type=_existing_file,
                    help="start from this model's weights (NAME.pt or a run's checkpoint) instead of ImageNet")
     t.add_argument("--backbone", choices=("mobilenet_v2", "convnext_t", "convnext_b"))

@@ -18,6 +18,12 @@ class Augment:
     p_occluder: float = 0.3  # one to three random patches (flat colour or noise)
 
 
+# `train --augment`: the preset's full set; a light one that keeps most crops sharp and unoccluded; none
+PRESETS = {"full": Augment(),
+           "light": Augment(p_blur=0.05, p_motion_blur=0.05, p_noise=0.1, p_jpeg=0.1, p_occluder=0.1),
+           "none": None}
+
+
 def _colour(img: np.ndarray, rng) -> np.ndarray:
     x = img.astype(np.float32)
     grey = x.mean(2, keepdims=True)

@@ -20,7 +20,7 @@ from models.checkpoints import Checkpoints
 from models.model_files import sha256
 from models.capture.crop import CropJitter
 from models.capture.train import data as D
-from models.capture.train.augment import Augment
+from models.capture.train.augment import PRESETS as AUGMENTS
 from models.capture.train.losses import LossWeights, TorchFaceMetric, capture_losses, total
 from models.capture.train.mesh_loss import FaceMetric
 from models.capture.train.networks import EARLIER_SHAPE, CaptureNet
@@ -49,6 +49,7 @@ class TrainConfig:
     pooling: str = "spatial"  # networks.POOLINGS: "mean" (SEREP's pooled features) or networks.SpatialNeck
     dense_landmarks: bool = True  # a training-only head for all 478 MediaPipe points (LossWeights.dense)
     heatmaps: bool = False  # the 478 points from heatmaps (networks.HeatmapLandmarks) and a code read off them
+    augment: str = "full"  # augment.PRESETS: "full", "light" or "none"
     threads: int = 2
     device: str = "cpu"
 
@@ -64,9 +65,10 @@ PRESETS = {
 
 def run_dir_for(config: TrainConfig, data_key: str, semantic_digest: str, real_files: list[str], cache: Path,
                 weights: LossWeights = LossWeights(), face_loss: bool = True, init_digest: str | None = None) -> Path:
-    # the network-shape settings count only when they differ from what earlier runs had, so those keep their keys
+    # settings added later count only when they differ from what earlier runs had, so those keep their keys
+    earlier = {**EARLIER_SHAPE, "augment": "full"}
     settings = {k: v for k, v in dataclasses.asdict(config).items()
-                if k != "threads" and not (k in EARLIER_SHAPE and v == EARLIER_SHAPE[k])}
+                if k != "threads" and not (k in earlier and v == earlier[k])}
     losses = {k: v for k, v in dataclasses.asdict(weights).items() if k != "dense" or config.dense_landmarks}
     losses["face_loss"] = face_loss
     started = {"init": init_digest} if init_digest else {}
@@ -195,6 +197,9 @@ def _train(data, real, config: TrainConfig, run_dir: Path, cache: Path, fresh: b
            face: FaceMetric | None, frozen_norm: bool) -> Path:
     from tqdm import tqdm
 
+    if config.augment not in AUGMENTS:
+        raise ValueError(f"unknown augmentation {config.augment!r}; one of {', '.join(AUGMENTS)}")
+    aug = AUGMENTS[config.augment]
     torch.set_num_threads(max(1, config.threads))
     device = world.training_device(config.device, config.batch)
     batch, real_batch = world.share(config.batch), world.share(config.real_batch)
@@ -248,7 +253,7 @@ def _train(data, real, config: TrainConfig, run_dir: Path, cache: Path, fresh: b
         lr = learning_rate(config, step, progress)
         for g in opt.param_groups:
             g["lr"] = lr
-        drawn = D.make_batch(train_set, real, batch, n_real, config.resolution, rng, CropJitter(), Augment(),
+        drawn = D.make_batch(train_set, real, batch, n_real, config.resolution, rng, CropJitter(), aug,
                              config.mirror)
         terms = train_step(net, opt, drawn, weights, device, world, share, face_loss)
         step += 1
