@@ -259,7 +259,8 @@ class HeatmapLandmarks(nn.Module):
 class GeometricCode(nn.Module):
     """A linear readout of the code from the predicted points' shape (translation and scale removed): with the
     ground-truth points a least-squares map of this form reads the code to 15 % of the neutral face's error on
-    held-out renders, 10 % frontally (README, `probe`). Zero at the start; the points are detached, so the landmark losses alone place them."""
+    held-out renders, 10 % frontally (README, `probe`). Zero at the start; the points are detached, so the
+    landmark losses alone place them."""
 
     def __init__(self, points: int = mediapipe478.N_LANDMARKS):
         super().__init__()

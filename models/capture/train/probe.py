@@ -112,8 +112,9 @@ def mediapipe_points(data, size: int = 256) -> np.ndarray:
     from models.capture.crop import make_crop
     from models.capture.train.data import read_rgb
     from models.video.track import FaceMesh
+    from models.vocab import mediapipe478
 
-    out = np.full((len(data), 478, 2), np.nan, np.float32)
+    out = np.full((len(data), mediapipe478.N_LANDMARKS, 2), np.nan, np.float32)
     with FaceMesh(video=False) as mesh:
         for i, (path, truth) in enumerate(zip(data.image_paths, data.mp478)):
             found = mesh(make_crop(read_rgb(path), size, truth).image)
