@@ -65,6 +65,17 @@ def test_face_side_is_the_landmark_square_in_frame_pixels():
         assert got == pytest.approx(expected, rel=0.03)
 
 
+def test_evenly_spaced_keeps_every_per_sample_array_in_step():
+    targets = {"index": np.arange(10, 20), "z_exp": np.arange(10.0)[:, None] * np.ones((1, 64)),
+               "identity": np.arange(10.0)[:, None], "semantic_expression_sha256": np.array("ab")}
+    some = E.evenly_spaced(targets, 4)
+    assert some["index"].tolist() == [10, 13, 16, 19]
+    np.testing.assert_array_equal(some["z_exp"][:, 0], some["index"] - 10)
+    np.testing.assert_array_equal(some["identity"][:, 0], some["index"] - 10)
+    assert str(some["semantic_expression_sha256"]) == "ab"
+    assert E.evenly_spaced(targets, None) is targets and E.evenly_spaced(targets, 50) is targets
+
+
 @pytest.fixture(scope="module")
 def tiny_renders(tmp_path_factory, head_asset):
     """Three 64² renders (one sample per pixel), shared by the eval and probe tests."""
@@ -96,6 +107,23 @@ def test_synthetic_eval_splits_by_yaw_and_face_size(tmp_path, tiny_renders):
     for prefix in ("yaw_", "face_px_"):
         assert sum(row["frames"] for name, row in table.items() if name.startswith(prefix)) == 3
     assert all(0 < px < 64 for px in frames["face_px"])  # a 64² render holds faces smaller than the frame
+
+
+def test_eval_command_scores_part_of_a_folder(tmp_path, tiny_renders, capsys):
+    """`eval --frames 2` on the three renders scores the first and the last; `--frames 0` is refused."""
+    import json
+
+    from models.capture.__main__ import main
+    from tests.capture_model_helpers import export_tiny_capture_model
+
+    weights = export_tiny_capture_model(tmp_path)
+    args = ["eval", "--data", str(tiny_renders), "--weights-dir", str(weights), "--name", "tiny", "--no-real", "--json"]
+    assert main([*args, "--frames", "2"]) == 0
+    report = json.loads(capsys.readouterr().out)["synthetic"]
+    assert report["frames"] == 2 and report["per_frame"]["index"] == [0, 2]
+    with pytest.raises(SystemExit):
+        main([*args, "--frames", "0"])
+    assert "'0' is not a whole number of at least 1" in capsys.readouterr().err
 
 
 def test_probe_command_on_tiny_renders(tmp_path, tiny_renders, capsys):

@@ -141,7 +141,8 @@ def _eval(a) -> None:
     runtime = _runtime(a)
     semantic = SemanticRuntime(a.semantic_dir)
     report = {"model": a.name, "mirror_average": runtime.mirror_average,
-              "synthetic": evaluate_synthetic(runtime, semantic, a.semantic_dir, a.data, cache_dir(), log=_stderr)}
+              "synthetic": evaluate_synthetic(runtime, semantic, a.semantic_dir, a.data, cache_dir(), log=_stderr,
+                                                  frames=a.frames)}
     real_paths = _real(a.real, a.no_real)
     if real_paths:
         report["real"] = real_agreement(runtime, R.load_real(real_paths, cache_dir(), log=_stderr))
@@ -240,6 +241,16 @@ def _existing_dir(text: str) -> Path:
     return p
 
 
+def _positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return n
+
+
 def _existing_file(text: str) -> Path:
     p = Path(text)
     if not p.is_file():
@@ -309,6 +320,9 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--no-real", action="store_true")
     e.add_argument("--json", action="store_true")
     e.add_argument("--precision", choices=("auto", "fp32", "fp16"), default="auto")
+    e.add_argument("--frames", type=_positive_int, metavar="N",
+                   help="score N samples spread evenly over the folder (e.g. of a training set, to see how well "
+                        "the model fits its own renders)")
     model_args(e)
     e.set_defaults(func=_eval)
 

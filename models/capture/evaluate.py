@@ -64,8 +64,18 @@ def _summary(errors: dict[str, np.ndarray], rows) -> dict[str, float]:
     return {k: round(float(v[rows].mean()), 4) for k, v in errors.items()} if np.any(rows) else {}
 
 
+def evenly_spaced(targets: dict, frames: int | None) -> dict:
+    """The targets of `frames` samples spread evenly over the folder (all of them when None or more than there are),
+    e.g. to score a model on part of its own training renders."""
+    n = len(targets["index"])
+    if frames is None or frames >= n:
+        return targets
+    rows = np.linspace(0, n - 1, frames).round().astype(int)
+    return {k: v[rows] if isinstance(v, np.ndarray) and v.ndim and len(v) == n else v for k, v in targets.items()}
+
+
 def evaluate_synthetic(runtime, semantic, semantic_dir: Path, data_dir: Path, cache: Path, model=None,
-                       log=print) -> dict:
+                       log=print, frames: int | None = None) -> dict:
     from models.capture.train.data import read_rgb
     from models.capture.train.targets import head_model, load_targets, unposed
     from models.dataset import label_path, read_label
@@ -73,7 +83,7 @@ def evaluate_synthetic(runtime, semantic, semantic_dir: Path, data_dir: Path, ca
     model = model or head_model(log)
     asset = model.asset
     regions = multirex.regions_from_masks(asset.regions)
-    targets = load_targets(data_dir, cache, semantic_dir, model, log)
+    targets = evenly_spaced(load_targets(data_dir, cache, semantic_dir, model, log), frames)
     crops, affines, truth64, rot_true, gaze_true, yaw = [], [], [], [], [], []
     for i in targets["index"]:
         arrays, meta = read_label(label_path(Path(data_dir), int(i)))
