@@ -56,7 +56,8 @@ def face_side_px(affine: np.ndarray, resolution: int) -> np.ndarray:
     return resolution / scale / (1 + 2 * MARGIN)
 
 
-def _bin_name(prefix: str, lo: float, hi: float) -> str:
+def bin_name(prefix: str, lo: float, hi: float) -> str:
+    """The split's key in reports: `yaw_20_45`, `yaw_45_up`, `face_px_0_64` ..."""
     return f"{prefix}_{int(lo)}_{int(hi) if np.isfinite(hi) and hi < 180 else 'up'}"
 
 
@@ -107,9 +108,9 @@ def evaluate_synthetic(runtime, semantic, semantic_dir: Path, data_dir: Path, ca
     top = expressiveness >= np.quantile(expressiveness, 0.75)
     face_px = face_side_px(np.array(affines), runtime.resolution)
     splits = {"all": np.ones(len(yaw), bool),
-              **{_bin_name("yaw", lo, hi): (yaw >= lo) & (yaw < hi) for lo, hi in YAW_BINS},
+              **{bin_name("yaw", lo, hi): (yaw >= lo) & (yaw < hi) for lo, hi in YAW_BINS},
               "most_expressive_quarter": top,
-              **{_bin_name("face_px", lo, hi): (face_px >= lo) & (face_px < hi) for lo, hi in FACE_PX_BINS}}
+              **{bin_name("face_px", lo, hi): (face_px >= lo) & (face_px < hi) for lo, hi in FACE_PX_BINS}}
     table = {name: {"frames": int(rows.sum()), **{ref: _summary(e, rows) for ref, e in errors.items()}}
              for name, rows in splits.items()}
     truth_states = states(asset, truth, neutral)

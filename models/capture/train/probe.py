@@ -14,7 +14,7 @@ import dataclasses
 import numpy as np
 from scipy import linalg
 
-from models.capture.evaluate import YAW_BINS
+from models.capture.evaluate import YAW_BINS, bin_name
 
 ALPHAS = (1e-6, 1e-5, 1e-4, 1e-3)  # per sample: the penalty is alpha * n * |W|^2
 VALIDATION_EVERY = 10  # every k-th training row chooses alpha; the map is then refitted on all rows
@@ -60,7 +60,7 @@ def score(metric, z_pred: np.ndarray, z_true: np.ndarray, z_reference: np.ndarra
     for lo, hi in YAW_BINS:
         rows = (yaw >= lo) & (yaw < hi)
         if rows.any():
-            out[f"yaw_{int(lo)}_{int(hi) if hi < 180 else 'up'}"] = round(float(e[rows].mean() / e0[rows].mean()), 4)
+            out[bin_name("yaw", lo, hi)] = round(float(e[rows].mean() / e0[rows].mean()), 4)
     return out
 
 
