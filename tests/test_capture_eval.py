@@ -107,6 +107,11 @@ def test_synthetic_eval_splits_by_yaw_and_face_size(tmp_path, tiny_renders):
     for prefix in ("yaw_", "face_px_"):
         assert sum(row["frames"] for name, row in table.items() if name.startswith(prefix)) == 3
     assert all(0 < px < 64 for px in frames["face_px"])  # a 64² render holds faces smaller than the frame
+    from models.capture.compare import split_rows
+
+    rebuilt = split_rows({k: np.asarray(v) for k, v in frames.items()})  # what `compare` splits by
+    assert set(rebuilt) == set(table)
+    assert all(int(rows.sum()) == table[name]["frames"] for name, rows in rebuilt.items())
 
 
 def test_eval_command_scores_part_of_a_folder(tmp_path, tiny_renders, capsys):

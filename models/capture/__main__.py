@@ -1,4 +1,4 @@
-"""`python -m models.capture train | export | eval | bench | adapt | sheet | measure-jitter | probe`."""
+"""`python -m models.capture train | export | eval | compare | bench | adapt | sheet | measure-jitter | probe`."""
 from __future__ import annotations
 
 import argparse
@@ -131,6 +131,18 @@ def _runtime(a):
 
 def _stderr(*message) -> None:
     print(*message, file=sys.stderr)
+
+
+def _compare(a) -> None:
+    from models.capture.compare import compare, format_table, read_per_frame
+
+    rows = compare(read_per_frame(a.a), read_per_frame(a.b), resamples=a.resamples)
+    if a.json:
+        import dataclasses
+
+        print(json.dumps([dataclasses.asdict(r) for r in rows], indent=1))
+    else:
+        print(format_table(rows))
 
 
 def _eval(a) -> None:
@@ -325,6 +337,13 @@ def parser() -> argparse.ArgumentParser:
                         "the model fits its own renders)")
     model_args(e)
     e.set_defaults(func=_eval)
+
+    c = sub.add_parser("compare", help="two `eval --json` reports of one folder, frame by frame (B − A, 95 %% bootstrap)")
+    c.add_argument("a", type=Path, help="model A's `eval --json` report")
+    c.add_argument("b", type=Path, help="model B's report on the same --data and --frames")
+    c.add_argument("--resamples", type=_positive_int, default=10000)
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=_compare)
 
     b = sub.add_parser("bench", help="frames/s of ONNX Runtime")
     model_args(b)

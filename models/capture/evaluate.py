@@ -120,7 +120,8 @@ def evaluate_synthetic(runtime, semantic, semantic_dir: Path, data_dir: Path, ca
     return {"frames": len(yaw), "multirex_mm": table,
             "per_frame": {"index": targets["index"].tolist(), "capture_mm": errors["capture"]["mean"].round(4).tolist(),
                           "neutral_face_mm": errors["neutral_face"]["mean"].round(4).tolist(),
-                          "yaw_deg": yaw.round(2).tolist(), "face_px": face_px.round(1).tolist()},
+                          "yaw_deg": yaw.round(2).tolist(), "face_px": face_px.round(1).tolist(),
+                          "most_expressive_quarter": top.tolist()},
             "code_l1": float(z_err.mean()),
             "code_relative": float((np.linalg.norm(res.z_exp - targets["z_exp"], axis=1)
                                     / np.maximum(np.linalg.norm(targets["z_exp"], axis=1), 1e-9)).mean()),
