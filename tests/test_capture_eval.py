@@ -107,9 +107,7 @@ def test_synthetic_eval_splits_by_yaw_and_face_size(tmp_path, tiny_renders):
     for prefix in ("yaw_", "face_px_"):
         assert sum(row["frames"] for name, row in table.items() if name.startswith(prefix)) == 3
     assert all(0 < px < 64 for px in frames["face_px"])  # a 64² render holds faces smaller than the frame
-    from models.capture.compare import split_rows
-
-    rebuilt = split_rows({k: np.asarray(v) for k, v in frames.items()})  # what `compare` splits by
+    rebuilt = E.split_rows(*(np.asarray(frames[k]) for k in ("yaw_deg", "face_px", "most_expressive_quarter")))
     assert set(rebuilt) == set(table)
     assert all(int(rows.sum()) == table[name]["frames"] for name, rows in rebuilt.items())
 

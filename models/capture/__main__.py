@@ -338,7 +338,8 @@ def parser() -> argparse.ArgumentParser:
     model_args(e)
     e.set_defaults(func=_eval)
 
-    c = sub.add_parser("compare", help="two `eval --json` reports of one folder, frame by frame (B − A, 95 %% bootstrap)")
+    c = sub.add_parser("compare",
+                       help="two `eval --json` reports of one folder, frame by frame (B − A, 95 %% bootstrap)")
     c.add_argument("a", type=Path, help="model A's `eval --json` report")
     c.add_argument("b", type=Path, help="model B's report on the same --data and --frames")
     c.add_argument("--resamples", type=_positive_int, default=10000)

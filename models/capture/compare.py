@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from models.capture.evaluate import FACE_PX_BINS, YAW_BINS, bin_name
+from models.capture.evaluate import split_rows
 
 
 @dataclass(frozen=True)
@@ -54,27 +54,17 @@ def read_per_frame(path: Path) -> dict[str, np.ndarray]:
                          "`python -m models.capture eval ... --json`") from None
 
 
-def split_rows(frames: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The splits of `evaluate_synthetic`'s table that the per-frame record can rebuild."""
-    yaw, face_px = frames["yaw_deg"], frames["face_px"]
-    rows = {"all": np.ones(len(yaw), bool),
-            **{bin_name("yaw", lo, hi): (yaw >= lo) & (yaw < hi) for lo, hi in YAW_BINS}}
-    if "most_expressive_quarter" in frames:
-        rows["most_expressive_quarter"] = frames["most_expressive_quarter"].astype(bool)
-    rows.update({bin_name("face_px", lo, hi): (face_px >= lo) & (face_px < hi) for lo, hi in FACE_PX_BINS})
-    return rows
-
-
 def compare(a: dict[str, np.ndarray], b: dict[str, np.ndarray], resamples: int = 10000,
             seed: int = 0) -> list[SplitComparison]:
-    if len(a["index"]) != len(b["index"]) or not np.array_equal(a["index"], b["index"]):
+    if not np.array_equal(a["index"], b["index"]):
         raise ValueError("the two reports score different frames: evaluate both models on the same --data with the "
                          "same --frames")
     if not np.allclose(a["neutral_face_mm"], b["neutral_face_mm"], atol=1e-3):
         raise ValueError("the two reports score different renders under the same sample numbers: evaluate both "
                          "models on the same --data folder")
     out = []
-    for name, rows in split_rows(a).items():
+    # reports written before `eval` recorded the most expressive quarter lack that split
+    for name, rows in split_rows(a["yaw_deg"], a["face_px"], a.get("most_expressive_quarter")).items():
         if rows.sum() < 2:
             continue
         d = b["capture_mm"][rows] - a["capture_mm"][rows]

@@ -61,6 +61,18 @@ def bin_name(prefix: str, lo: float, hi: float) -> str:
     return f"{prefix}_{int(lo)}_{int(hi) if np.isfinite(hi) and hi < 180 else 'up'}"
 
 
+def split_rows(yaw: np.ndarray, face_px: np.ndarray,
+               most_expressive: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The report's splits as row masks: all frames, by |yaw|, the most expressive quarter (when given), by the
+    face's size. `compare` rebuilds them from an eval report's per-frame record."""
+    rows = {"all": np.ones(len(yaw), bool),
+            **{bin_name("yaw", lo, hi): (yaw >= lo) & (yaw < hi) for lo, hi in YAW_BINS}}
+    if most_expressive is not None:
+        rows["most_expressive_quarter"] = np.asarray(most_expressive, bool)
+    rows.update({bin_name("face_px", lo, hi): (face_px >= lo) & (face_px < hi) for lo, hi in FACE_PX_BINS})
+    return rows
+
+
 def _summary(errors: dict[str, np.ndarray], rows) -> dict[str, float]:
     return {k: round(float(v[rows].mean()), 4) for k, v in errors.items()} if np.any(rows) else {}
 
@@ -107,12 +119,8 @@ def evaluate_synthetic(runtime, semantic, semantic_dir: Path, data_dir: Path, ca
     expressiveness = np.linalg.norm(truth[:, face] - neutral[:, face], axis=2).mean(1)
     top = expressiveness >= np.quantile(expressiveness, 0.75)
     face_px = face_side_px(np.array(affines), runtime.resolution)
-    splits = {"all": np.ones(len(yaw), bool),
-              **{bin_name("yaw", lo, hi): (yaw >= lo) & (yaw < hi) for lo, hi in YAW_BINS},
-              "most_expressive_quarter": top,
-              **{bin_name("face_px", lo, hi): (face_px >= lo) & (face_px < hi) for lo, hi in FACE_PX_BINS}}
     table = {name: {"frames": int(rows.sum()), **{ref: _summary(e, rows) for ref, e in errors.items()}}
-             for name, rows in splits.items()}
+             for name, rows in split_rows(yaw, face_px, top).items()}
     truth_states = states(asset, truth, neutral)
     pred_states = states(asset, predicted, neutral)
     floor_states = states(asset, floor, neutral)
