@@ -41,6 +41,17 @@ def test_reports_of_other_frames_or_renders_are_refused():
         compare(a, _frames(np.ones(10), seed=5))
 
 
+def test_an_older_report_without_the_most_expressive_quarter_borrows_it_from_the_other():
+    a = _frames(np.linspace(0.5, 1.5, 40))
+    older = {k: v for k, v in a.items() if k != "most_expressive_quarter"}
+    for first, second in ((older, a), (a, older)):
+        rows = {r.split: r for r in compare(first, second, resamples=200)}
+        assert rows["most_expressive_quarter"].frames == 10
+    assert "most_expressive_quarter" not in {r.split for r in compare(older, older, resamples=200)}
+    with pytest.raises(ValueError, match="disagree on the most expressive quarter"):
+        compare(a, dict(a, most_expressive_quarter=~a["most_expressive_quarter"]))
+
+
 def test_the_command_reads_reports_and_refuses_other_files(tmp_path, capsys):
     from models.capture.__main__ import main
 

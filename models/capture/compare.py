@@ -63,8 +63,7 @@ def compare(a: dict[str, np.ndarray], b: dict[str, np.ndarray], resamples: int =
         raise ValueError("the two reports score different renders under the same sample numbers: evaluate both "
                          "models on the same --data folder")
     out = []
-    # reports written before `eval` recorded the most expressive quarter lack that split
-    for name, rows in split_rows(a["yaw_deg"], a["face_px"], a.get("most_expressive_quarter")).items():
+    for name, rows in split_rows(a["yaw_deg"], a["face_px"], _most_expressive(a, b)).items():
         if rows.sum() < 2:
             continue
         d = b["capture_mm"][rows] - a["capture_mm"][rows]
@@ -74,6 +73,16 @@ def compare(a: dict[str, np.ndarray], b: dict[str, np.ndarray], resamples: int =
                                    float(b["capture_mm"][rows].mean()), float(a["neutral_face_mm"][rows].mean()),
                                    float(d.mean()), float(ci.low), float(ci.high)))
     return out
+
+
+def _most_expressive(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> np.ndarray | None:
+    """The frames of the most expressive quarter, from whichever report records them: reports written before `eval`
+    recorded them lack that split, and the quarter depends on the ground truth only, not on the model."""
+    quarters = [r["most_expressive_quarter"] for r in (a, b) if "most_expressive_quarter" in r]
+    if len(quarters) == 2 and not np.array_equal(*quarters):
+        raise ValueError("the two reports disagree on the most expressive quarter of the same frames: evaluate both "
+                         "models again with the same version of `python -m models.capture eval`")
+    return quarters[0] if quarters else None
 
 
 def format_table(rows: list[SplitComparison]) -> str:
