@@ -86,10 +86,11 @@ def test_render_then_train_on_what_was_rendered(tmp_path, monkeypatch, capsys, h
 
     monkeypatch.setitem(render_data.RENDER_PRESETS, "cpu",
                         RenderConfig(out=Path("."), count=1, seed=0, resolution=64, samples=1, denoise=False))
-    seen = []
+    seen, runs = [], []
 
-    def stop(data, *args, **kwargs):
+    def stop(data, real, config, run_dir, *args, **kwargs):
         seen.append(len(data))
+        runs.append((run_dir, kwargs["weights"]))
         raise RuntimeError("stopped before training")
 
     monkeypatch.setattr(T, "train", stop)
@@ -100,8 +101,13 @@ def test_render_then_train_on_what_was_rendered(tmp_path, monkeypatch, capsys, h
     assert "2/2 done" in capsys.readouterr().out
     assert main(args) == 2 and seen == [2, 2]  # the same command again renders nothing
     assert "2/2 done, 0 to render" in capsys.readouterr().out
+    assert main([*args, "--loss-weight", "code=2.5", "mesh=10"]) == 2 and seen == [2, 2, 2]
+    (plain_run, plain), (weighted_run, weighted) = runs[1:]
+    assert (weighted.code, weighted.mesh, weighted.dense) == (2.5, 10.0, plain.dense) and weighted_run != plain_run
+    assert main([*args, "--loss-weight", "mesh"]) == 2 and seen == [2, 2, 2]
+    assert "--loss-weight 'mesh': expected TERM=W" in capsys.readouterr().err
     monkeypatch.setitem(render_data.RENDER_PRESETS, "cpu",
                         RenderConfig(out=Path("."), count=1, seed=0, resolution=96, samples=1, denoise=False))
-    assert main(args) == 2 and seen == [2, 2]  # other settings: refused before rendering or training
+    assert main(args) == 2 and seen == [2, 2, 2]  # other settings: refused before rendering or training
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "resolution" in err

@@ -12,7 +12,8 @@ def _frames(capture_mm, seed=0):
     n = len(capture_mm)
     return {"index": np.arange(n), "capture_mm": np.asarray(capture_mm, float),
             "neutral_face_mm": rng.uniform(1.0, 2.0, n), "yaw_deg": rng.uniform(0, 80, n),
-            "face_px": rng.uniform(30, 200, n), "most_expressive_quarter": np.arange(n) % 4 == 0}
+            "face_px": rng.uniform(30, 200, n), "most_expressive_quarter": np.arange(n) % 4 == 0,
+            "lips_visible": np.arange(n) % 3 != 0}
 
 
 def _report(frames):
@@ -24,7 +25,8 @@ def test_a_uniform_gain_is_resolved_in_every_split_and_noise_is_not():
     a = _frames(rng.uniform(0.5, 1.5, 200))
     better = dict(a, capture_mm=a["capture_mm"] - 0.1)
     rows = {r.split: r for r in compare(a, better, resamples=2000)}
-    assert {"all", "yaw_0_20", "yaw_45_up", "most_expressive_quarter", "face_px_128_up"} <= set(rows)
+    assert {"all", "yaw_0_20", "yaw_45_up", "most_expressive_quarter", "face_px_128_up", "lips_visible",
+            "lips_hidden"} <= set(rows)
     for r in rows.values():
         assert r.difference_mm == pytest.approx(-0.1) and r.resolved and r.b_ratio < r.a_ratio
     noisy = dict(a, capture_mm=a["capture_mm"] + rng.normal(0, 0.05, 200) - 0.002)
@@ -41,15 +43,17 @@ def test_reports_of_other_frames_or_renders_are_refused():
         compare(a, _frames(np.ones(10), seed=5))
 
 
-def test_an_older_report_without_the_most_expressive_quarter_borrows_it_from_the_other():
+@pytest.mark.parametrize("key, split, frames", [("most_expressive_quarter", "most_expressive_quarter", 10),
+                                                ("lips_visible", "lips_hidden", 14)])
+def test_an_older_report_without_a_ground_truth_split_borrows_it_from_the_other(key, split, frames):
     a = _frames(np.linspace(0.5, 1.5, 40))
-    older = {k: v for k, v in a.items() if k != "most_expressive_quarter"}
+    older = {k: v for k, v in a.items() if k != key}
     for first, second in ((older, a), (a, older)):
         rows = {r.split: r for r in compare(first, second, resamples=200)}
-        assert rows["most_expressive_quarter"].frames == 10
-    assert "most_expressive_quarter" not in {r.split for r in compare(older, older, resamples=200)}
-    with pytest.raises(ValueError, match="disagree on the most expressive quarter"):
-        compare(a, dict(a, most_expressive_quarter=~a["most_expressive_quarter"]))
+        assert rows[split].frames == frames
+    assert split not in {r.split for r in compare(older, older, resamples=200)}
+    with pytest.raises(ValueError, match=f"disagree on the {key.replace('_', ' ')}"):
+        compare(a, dict(a, **{key: ~a[key]}))
 
 
 def test_the_command_reads_reports_and_refuses_other_files(tmp_path, capsys):

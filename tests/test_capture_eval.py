@@ -107,7 +107,15 @@ def test_synthetic_eval_splits_by_yaw_and_face_size(tmp_path, tiny_renders):
     for prefix in ("yaw_", "face_px_"):
         assert sum(row["frames"] for name, row in table.items() if name.startswith(prefix)) == 3
     assert all(0 < px < 64 for px in frames["face_px"])  # a 64² render holds faces smaller than the frame
-    rebuilt = E.split_rows(*(np.asarray(frames[k]) for k in ("yaw_deg", "face_px", "most_expressive_quarter")))
+    from models.dataset import label_path, read_label
+    from models.vocab.landmarks68 import LIPS_OUTER
+
+    in_view = [bool(read_label(label_path(data, i))[0]["lmk68_visible"][list(LIPS_OUTER)].all())
+               for i in frames["index"]]
+    assert frames["lips_visible"] == in_view
+    assert table["lips_visible"]["frames"] + table["lips_hidden"]["frames"] == 3
+    rebuilt = E.split_rows(*(np.asarray(frames[k]) for k in ("yaw_deg", "face_px", "most_expressive_quarter",
+                                                              "lips_visible")))
     assert set(rebuilt) == set(table)
     assert all(int(rows.sum()) == table[name]["frames"] for name, rows in rebuilt.items())
 

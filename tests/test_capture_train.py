@@ -400,6 +400,20 @@ def test_run_keys_of_the_network_shape(tmp_path):
     assert key(TrainConfig(augment="full")) == key(TrainConfig())
 
 
+def test_loss_weight_overrides(tmp_path):
+    from models.capture.train.losses import loss_weights
+    from models.capture.train.train import run_dir_for
+
+    assert loss_weights([]) == LossWeights()
+    assert loss_weights(["code=2.5", "mesh=10"]) == LossWeights(code=2.5, mesh=10.0)
+    for bad, message in (("cod=1", "TERM one of code, lmks"), ("mesh=x", "'x' is not a number"),
+                         ("mesh=-1", "must be 0 or more"), ("mesh=nan", "must be 0 or more")):
+        with pytest.raises(ValueError, match=message):
+            loss_weights([bad])
+    key = lambda w: run_dir_for(TrainConfig(), "data", "sem", [], tmp_path, weights=w).name  # noqa: E731
+    assert key(loss_weights([])) == key(LossWeights()) != key(loss_weights(["mesh=10"]))
+
+
 def test_augmentation_presets(tiny_set, tmp_path):
     from models.capture.train.augment import PRESETS, augment
 

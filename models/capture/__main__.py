@@ -34,7 +34,7 @@ def _train(a) -> None:
     from models.capture.train import data as D
     from models.capture.train import real as R
     from models.capture.train.export import export
-    from models.capture.train.losses import LossWeights
+    from models.capture.train.losses import loss_weights
     from models.capture.train.mesh_loss import face_metric
     from models.capture.train.targets import datasets_key
     from models.capture.train.train import PRESETS, load_init, run_dir_for, split, train
@@ -43,6 +43,7 @@ def _train(a) -> None:
     config = PRESETS[a.preset]
     init = load_init(a.init) if a.init else None
     network = _network_settings(a, init)
+    weights = loss_weights(a.loss_weight or [])
     _render_data(a)  # after the checks that need no data: a bad argument never waits for a render
     overrides = {k: v for k, v in {"minutes": a.minutes, "steps": a.steps, "threads": a.threads, "batch": a.batch,
                                    "lr": a.lr, "mirror": a.mirror, "augment": a.augment, **network}.items()
@@ -53,20 +54,20 @@ def _train(a) -> None:
     real = R.load_real(_real(a.real, a.no_real), cache, config.real_max_frames) if _real(a.real, a.no_real) else None
     run_dir = Path(a.run_dir) if a.run_dir else run_dir_for(
         config, datasets_key(a.data), semantic_digests(a.semantic_dir)["expression"],
-        [] if real is None else real.files, cache, init_digest=init.sha256 if init else None)
+        [] if real is None else real.files, cache, weights=weights, init_digest=init.sha256 if init else None)
     print(f"training on {len(data)} synthetic samples and {0 if real is None else len(real)} real frames; "
           f"run {run_dir}")
     train_rows = split(len(data), config.val_fraction)[0]
     face = face_metric(a.semantic_dir, data.z_exp[train_rows])
     code_mirror, residual = CodeMirror.fit(data.z_exp[train_rows], data.z_exp_mirror[train_rows])
-    run_dir = train(data, real, config, run_dir, cache, fresh=a.fresh, face=face,
+    run_dir = train(data, real, config, run_dir, cache, fresh=a.fresh, face=face, weights=weights,
                     init_state=init.state if init else None,
                     extra={"code_mirror": code_mirror.matrix, "code_mirror_residual": residual})
     if distributed.launch_rank() != 0:  # under torchrun only rank 0 exports
         return
     export(run_dir / "best.pt", a.out, a.name, a.semantic_dir,
            info={"data": [str(d) for d in a.data], "samples": len(data), "real_frames": 0 if real is None else len(real),
-                 "losses": {**dataclasses.asdict(LossWeights()), "face_loss": True},
+                 "losses": {**dataclasses.asdict(weights), "face_loss": True},
                  **({"init": str(a.init), "init_sha256": init.sha256} if init else {})})
 
 
@@ -297,6 +298,9 @@ def parser() -> argparse.ArgumentParser:
     for k, ty in (("minutes", float), ("steps", int), ("threads", int), ("batch", int), ("resolution", int),
                   ("lr", float)):
         t.add_argument(f"--{k}", type=ty)
+    t.add_argument("--loss-weight", nargs="+", metavar="TERM=W",
+                   help="override a loss weight, e.g. code=2.5 mesh=10 (terms: code, lmks, domain, pose, gaze, mesh, "
+                        "dense; part of the run key)")
     t.add_argument("--mirror", type=float, help="fraction of training crops flipped left to right (default 0.5)")
     t.add_argument("--augment", choices=("full", "light", "none"),
                    help="image augmentation: full (default), light (few blurred, noisy or occluded crops) or none")

@@ -63,7 +63,9 @@ def compare(a: dict[str, np.ndarray], b: dict[str, np.ndarray], resamples: int =
         raise ValueError("the two reports score different renders under the same sample numbers: evaluate both "
                          "models on the same --data folder")
     out = []
-    for name, rows in split_rows(a["yaw_deg"], a["face_px"], _most_expressive(a, b)).items():
+    splits = split_rows(a["yaw_deg"], a["face_px"], _ground_truth_split(a, b, "most_expressive_quarter"),
+                        _ground_truth_split(a, b, "lips_visible"))
+    for name, rows in splits.items():
         if rows.sum() < 2:
             continue
         d = b["capture_mm"][rows] - a["capture_mm"][rows]
@@ -75,14 +77,14 @@ def compare(a: dict[str, np.ndarray], b: dict[str, np.ndarray], resamples: int =
     return out
 
 
-def _most_expressive(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> np.ndarray | None:
-    """The frames of the most expressive quarter, from whichever report records them: reports written before `eval`
-    recorded them lack that split, and the quarter depends on the ground truth only, not on the model."""
-    quarters = [r["most_expressive_quarter"] for r in (a, b) if "most_expressive_quarter" in r]
-    if len(quarters) == 2 and not np.array_equal(*quarters):
-        raise ValueError("the two reports disagree on the most expressive quarter of the same frames: evaluate both "
-                         "models again with the same version of `python -m models.capture eval`")
-    return quarters[0] if quarters else None
+def _ground_truth_split(a: dict[str, np.ndarray], b: dict[str, np.ndarray], key: str) -> np.ndarray | None:
+    """A split that depends on the ground truth only, not on the model (the most expressive quarter, the frames with
+    the lips in view), from whichever report records it: reports written by an earlier `eval` lack it."""
+    masks = [r[key] for r in (a, b) if key in r]
+    if len(masks) == 2 and not np.array_equal(*masks):
+        raise ValueError(f"the two reports disagree on the {key.replace('_', ' ')} frames of the same renders: "
+                         "evaluate both models again with the same version of `python -m models.capture eval`")
+    return masks[0] if masks else None
 
 
 def format_table(rows: list[SplitComparison]) -> str:

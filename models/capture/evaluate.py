@@ -16,6 +16,7 @@ from models.capture.crop import MARGIN, apply_affine, make_crop
 from models.metrics import multirex
 from models.metrics.events import states  # blinks and open mouths, read as the benchmark reads them
 from models.vocab import capture64
+from models.vocab.landmarks68 import LIPS_OUTER
 
 YAW_BINS = ((0.0, 20.0), (20.0, 45.0), (45.0, 180.0))
 FACE_PX_BINS = ((0.0, 64.0), (64.0, 128.0), (128.0, np.inf))  # the face's side in frame pixels (the crop, no margin)
@@ -61,15 +62,19 @@ def bin_name(prefix: str, lo: float, hi: float) -> str:
     return f"{prefix}_{int(lo)}_{int(hi) if np.isfinite(hi) and hi < 180 else 'up'}"
 
 
-def split_rows(yaw: np.ndarray, face_px: np.ndarray,
-               most_expressive: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def split_rows(yaw: np.ndarray, face_px: np.ndarray, most_expressive: np.ndarray | None = None,
+               lips_visible: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """The report's splits as row masks: all frames, by |yaw|, the most expressive quarter (when given), by the
-    face's size. `compare` rebuilds them from an eval report's per-frame record."""
+    face's size, and (when given) whether every outer-lip point is in view or some are hidden, by an occluder, a
+    hand or the head's own turn. `compare` rebuilds them from an eval report's per-frame record."""
     rows = {"all": np.ones(len(yaw), bool),
             **{bin_name("yaw", lo, hi): (yaw >= lo) & (yaw < hi) for lo, hi in YAW_BINS}}
     if most_expressive is not None:
         rows["most_expressive_quarter"] = np.asarray(most_expressive, bool)
     rows.update({bin_name("face_px", lo, hi): (face_px >= lo) & (face_px < hi) for lo, hi in FACE_PX_BINS})
+    if lips_visible is not None:
+        rows["lips_visible"] = np.asarray(lips_visible, bool)
+        rows["lips_hidden"] = ~rows["lips_visible"]
     return rows
 
 
@@ -97,7 +102,7 @@ def evaluate_synthetic(runtime, semantic, semantic_dir: Path, data_dir: Path, ca
     asset = model.asset
     regions = multirex.regions_from_masks(asset.regions)
     targets = evenly_spaced(load_targets(data_dir, cache, semantic_dir, model, log), frames)
-    crops, affines, truth64, rot_true, gaze_true, yaw = [], [], [], [], [], []
+    crops, affines, truth64, rot_true, gaze_true, yaw, lips = [], [], [], [], [], [], []
     for i in targets["index"]:
         arrays, meta = read_label(label_path(Path(data_dir), int(i)))
         crop = make_crop(read_rgb(Path(data_dir) / meta["image"]), runtime.resolution, arrays["mp478_2d"])
@@ -106,6 +111,7 @@ def evaluate_synthetic(runtime, semantic, semantic_dir: Path, data_dir: Path, ca
         rot_true.append(arrays["R"] @ arrays["head_rotation"])
         gaze_true.append(np.deg2rad(arrays["gaze_deg"]))
         yaw.append(abs(float(arrays["head_pose_camera_deg"][0])))
+        lips.append(bool(arrays["lmk68_visible"][list(LIPS_OUTER)].all()))  # the generator's ray cast
     res = runtime.run_crops(np.array(crops), np.array(affines))
     truth, neutral = unposed(model, targets["identity"], targets["arkit_weights"])
     z_id = semantic.encode_identity(neutral)
@@ -120,7 +126,7 @@ def evaluate_synthetic(runtime, semantic, semantic_dir: Path, data_dir: Path, ca
     top = expressiveness >= np.quantile(expressiveness, 0.75)
     face_px = face_side_px(np.array(affines), runtime.resolution)
     table = {name: {"frames": int(rows.sum()), **{ref: _summary(e, rows) for ref, e in errors.items()}}
-             for name, rows in split_rows(yaw, face_px, top).items()}
+             for name, rows in split_rows(yaw, face_px, top, np.array(lips)).items()}
     truth_states = states(asset, truth, neutral)
     pred_states = states(asset, predicted, neutral)
     floor_states = states(asset, floor, neutral)
@@ -129,7 +135,7 @@ def evaluate_synthetic(runtime, semantic, semantic_dir: Path, data_dir: Path, ca
             "per_frame": {"index": targets["index"].tolist(), "capture_mm": errors["capture"]["mean"].round(4).tolist(),
                           "neutral_face_mm": errors["neutral_face"]["mean"].round(4).tolist(),
                           "yaw_deg": yaw.round(2).tolist(), "face_px": face_px.round(1).tolist(),
-                          "most_expressive_quarter": top.tolist()},
+                          "most_expressive_quarter": top.tolist(), "lips_visible": lips},
             "code_l1": float(z_err.mean()),
             "code_relative": float((np.linalg.norm(res.z_exp - targets["z_exp"], axis=1)
                                     / np.maximum(np.linalg.norm(targets["z_exp"], axis=1), 1e-9)).mean()),

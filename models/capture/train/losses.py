@@ -18,6 +18,23 @@ class LossWeights:
     dense: float = 20.0  # L1 of the 478 points in crop units, when the network has the dense head
 
 
+def loss_weights(overrides: list[str]) -> LossWeights:
+    """LossWeights with `TERM=W` overrides (the CLI's --loss-weight); a bad one is a one-line ValueError."""
+    names = [f.name for f in dataclasses.fields(LossWeights)]
+    values = {}
+    for item in overrides:
+        term, sep, value = item.partition("=")
+        if not sep or term not in names:
+            raise ValueError(f"--loss-weight {item!r}: expected TERM=W with TERM one of {', '.join(names)}")
+        try:
+            values[term] = float(value)
+        except ValueError:
+            raise ValueError(f"--loss-weight {item!r}: {value!r} is not a number") from None
+        if not values[term] >= 0:
+            raise ValueError(f"--loss-weight {item!r}: a weight must be 0 or more")
+    return LossWeights(**values)
+
+
 class TorchFaceMetric(torch.nn.Module):
     """mesh_loss.FaceMetric as tensors (buffers, so `.to(device)` moves them)."""
 
