@@ -45,6 +45,7 @@ DEV_ONLY = ("main.py", "capture_bench.py")  # command lines of the repository (t
 SEMANTIC_WEIGHTS = ("semantic.json", "semantic_decoder.onnx", "semantic_expression_encoder.onnx",
                     "semantic_identity_encoder.onnx", "semantic_model_card.md")
 CAPTURE_META = "capture_light.json"  # the capture model, packed with its ONNX files when it has been trained
+CAPTURE_CARD = "capture_light_model_card.md"
 
 # The repacked MediaPipe wheel: a local version label says it is not the published wheel (Blender, which keeps
 # the higher version of two wheels of one name, prefers it to a published 0.10.14 another extension ships: README).
@@ -157,15 +158,19 @@ def runtime_files() -> list[str]:
 
 
 def weight_files(weights: Path) -> list[Path]:
-    """The shipped semantic weights, and the capture model's metadata and ONNX files when it exists (its
-    torch checkpoint is for training only)."""
+    """The shipped semantic weights, and the capture model's metadata, fp32 ONNX file and card when it exists (its
+    torch checkpoint is for training only, its fp16 file for CUDA)."""
     import json
 
     files = [weights / name for name in SEMANTIC_WEIGHTS]
     meta = weights / CAPTURE_META
     if meta.is_file():
         recorded = json.loads(meta.read_text()).get("sha256", {})
-        files += [meta] + [weights / name for name in sorted(recorded) if name.endswith(".onnx")]
+        # the fp32 file only: the packed onnxruntime wheel is the CPU build, which never picks the fp16 one
+        files += [meta] + [weights / name for name in sorted(recorded) if name.endswith(".onnx")
+                           and not name.endswith("_fp16.onnx")]
+        card = weights / CAPTURE_CARD
+        files += [card] if card.is_file() else []
     return files
 
 

@@ -120,7 +120,8 @@ class FaceCapCaptureSettings(bpy.types.PropertyGroup):
                                 description="The clip's last frame to analyse (0: to the end)")
     backend: bpy.props.EnumProperty(name="Backend", default="landmarks", items=[
         ("landmarks", "Landmarks", "Fit the rig to MediaPipe's 478 landmarks (no trained model)"),
-        ("neural", "Neural", "The capture model through ONNX Runtime (not shipped yet)")])
+        ("neural", "Neural",
+         "The capture model through ONNX Runtime: the shipped one, or the one in the preferences' Model Files")])
     fov: bpy.props.FloatProperty(name="Camera FOV", default=60.0, min=5.0, max=150.0, precision=1,
                                  description="The video camera's field of view across the frame's wider side, in "
                                              "degrees (60 when unknown; a phone's main camera is about 70)")

@@ -154,3 +154,67 @@ def test_probe_command_on_tiny_renders(tmp_path, tiny_renders, capsys):
     plain = export_tiny_capture_model(tmp_path / "plain", dense_landmarks=False) / "tiny.pt"
     assert main(["probe", "--data", str(data), "--heldout", str(data), "--model", str(plain)]) == 2
     assert "has no dense landmark head" in capsys.readouterr().err
+
+
+def test_model_card_states_every_split_and_target_from_the_eval_report(tmp_path, tiny_renders, capsys):
+    """`card` writes the figures of the model's JSON and its eval report; a report of another model is refused."""
+    import json
+
+    from models.capture.__main__ import main
+    from models.capture.card import ratio, verdicts
+    from tests.capture_model_helpers import export_tiny_capture_model
+
+    weights = export_tiny_capture_model(tmp_path)
+    assert main(["eval", "--data", str(tiny_renders), "--weights-dir", str(weights), "--name", "tiny", "--no-real",
+                 "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["data"] == str(tiny_renders)
+    path = tmp_path / "eval.json"
+    path.write_text(json.dumps(report))
+    assert main(["card", "--eval", str(path), "--weights-dir", str(weights), "--name", "tiny", "--note", "Why."]) == 0
+    card = (weights / "tiny_model_card.md").read_text()
+    assert "\n\nWhy.\n\n" in card
+    table = report["synthetic"]["multirex_mm"]
+    assert f"| all | 3 | {table['all']['capture']['mean']:.3f} | {table['all']['neutral_face']['mean']:.3f} | " \
+           f"{ratio(table['all']):.2f} |  |" in card
+    assert "`renders`: 3 renders, seed 11, 64², 1 samples per pixel" in card  # the held-out set's manifest
+    meta = json.loads((weights / "tiny.json").read_text())
+    for name in meta["sha256"]:
+        assert f"| `{name}` | {(weights / name).stat().st_size} | `{meta['sha256'][name][:16]}…` |" in card
+    for target, value, met in verdicts(table):
+        assert met == (table[target.split]["frames"] > 0 and value <= target.max_ratio)
+        assert (f"{target.label} {value:.2f} against ≤ {target.max_ratio:.2f}" if value == value
+                else f"{target.label}: no frames") in card  # an untrained model misses them all
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({**report, "model": "capture_light"}))
+    assert main(["card", "--eval", str(other), "--weights-dir", str(weights), "--name", "tiny"]) == 2
+    assert "is an eval report of 'capture_light', not 'tiny'" in capsys.readouterr().err
+
+
+def test_target_verdicts_are_the_issue_targets():
+    from models.capture.card import TARGETS, verdicts
+
+    def row(capture, neutral=1.0):
+        return {"frames": 5, "capture": {"mean": capture}, "neutral_face": {"mean": neutral}}
+
+    assert {t.split: t.max_ratio for t in TARGETS} == {"yaw_0_20": 0.40, "yaw_45_up": 0.60,
+                                                       "most_expressive_quarter": 0.50}
+    table = {"yaw_0_20": row(0.8, 2.0), "yaw_45_up": row(0.61), "most_expressive_quarter": row(0.5)}
+    assert [(t.split, round(v, 3), ok) for t, v, ok in verdicts(table)] == [
+        ("yaw_0_20", 0.4, True), ("yaw_45_up", 0.61, False), ("most_expressive_quarter", 0.5, True)]
+
+
+def test_model_card_says_whether_the_held_out_seed_was_trained_on(tmp_path):
+    import json
+
+    from models.capture.card import _seed_note
+
+    def folder(name, seed):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "manifest.json").write_text(json.dumps({"settings": {"seed": seed}}))
+        return str(tmp_path / name)
+
+    train0, train1, held = folder("train0", 0), folder("train1", 1), folder("held", 1000007)
+    assert _seed_note(held, [train1, train0]) == "; training's seeds: 0, 1"
+    assert "not held out" in _seed_note(held, [train0, folder("again", 1000007)])
+    assert _seed_note(held, [str(tmp_path / "gone")]) == ""

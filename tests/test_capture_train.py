@@ -300,6 +300,49 @@ def test_export_parity_metadata_and_dynamic_batch(exported):
                                - np.linalg.inv(framed.affine[0, :, :2]) @ framed.affine[0, :, 2], atol=1e-6)
 
 
+def test_the_fp32_file_is_the_torch_files_network_stored_at_half_size(exported):
+    """NAME.onnx computes what the network loaded from NAME.pt (fp16 weights) computes, within the parity bound, and
+    stores nearly every weight byte as fp16."""
+    import onnx
+    from onnx import TensorProto
+
+    from models.capture.train.export import PARITY_TOL, parity
+
+    state = torch.load(exported / "tiny.pt", weights_only=False)
+    net = CaptureNet.from_config(state["config"])
+    net.load_state_dict(state["model"])
+    assert parity(net.eval(), RES, exported / "tiny.onnx") <= PARITY_TOL
+    inits = onnx.load(str(exported / "tiny.onnx")).graph.initializer
+    nbytes = {t: sum(len(i.raw_data) for i in inits if i.data_type == t)
+              for t in (TensorProto.FLOAT, TensorProto.FLOAT16)}
+    assert nbytes[TensorProto.FLOAT16] > 20 * nbytes[TensorProto.FLOAT]
+
+
+def test_half_storage_keeps_what_fp16_cannot_hold(tmp_path):
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    from models.capture.train.export import half_storage
+
+    exact = np.arange(128, dtype=np.float32).reshape(1, 128) / 4  # quarters: fp16 holds them
+    inexact = np.full((1, 128), 0.1, np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["x", "a"], ["y"]), helper.make_node("Add", ["y", "b"], ["z"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 128])],
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, 128])],
+        [numpy_helper.from_array(exact, "a"), numpy_helper.from_array(inexact, "b")])
+    path = tmp_path / "m.onnx"
+    path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
+    x = np.random.default_rng(0).normal(size=(1, 128)).astype(np.float32)
+    before = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    assert half_storage(path) == 1
+    types = {i.name: i.data_type for i in onnx.load(str(path)).graph.initializer}
+    assert types == {"a__fp16": TensorProto.FLOAT16, "b": TensorProto.FLOAT}
+    after = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    np.testing.assert_array_equal(after, before)
+
+
 def test_fp16_variant_agrees(exported):
     import onnxruntime as ort
 

@@ -153,7 +153,7 @@ def _eval(a) -> None:
 
     runtime = _runtime(a)
     semantic = SemanticRuntime(a.semantic_dir)
-    report = {"model": a.name, "mirror_average": runtime.mirror_average,
+    report = {"model": a.name, "data": str(a.data), "mirror_average": runtime.mirror_average,
               "synthetic": evaluate_synthetic(runtime, semantic, a.semantic_dir, a.data, cache_dir(), log=_stderr,
                                                   frames=a.frames)}
     real_paths = _real(a.real, a.no_real)
@@ -188,6 +188,12 @@ def _table(report: dict) -> str:
     if "real" in report:
         lines.append(f"real: {json.dumps(report['real'])}")
     return "\n".join(lines)
+
+
+def _card(a) -> None:
+    from models.capture.card import write_card
+
+    print(f"wrote {write_card(a.weights_dir, a.name, a.eval, a.note)}")
 
 
 def _bench(a) -> None:
@@ -349,6 +355,12 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--resamples", type=_positive_int, default=10000)
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=_compare)
+
+    k = sub.add_parser("card", help="write NAME_model_card.md beside the model from its NAME.json and an eval report")
+    k.add_argument("--eval", type=_existing_file, required=True, help="`eval --json` report of the model")
+    k.add_argument("--note", default="", help="a paragraph after the status line (e.g. why the model is shipped)")
+    model_args(k, semantic=False, averaging=False)
+    k.set_defaults(func=_card)
 
     b = sub.add_parser("bench", help="frames/s of ONNX Runtime")
     model_args(b)
