@@ -189,8 +189,9 @@ def test_cli_bad_input_one_line_and_nothing_written(tmp_path, case, empty_scene)
     if case == "not_video":
         video = tmp_path / "notes.mp4"
         video.write_text("hello")
-    elif case == "neural":
-        args = ["--backend", "neural"]
+    elif case == "neural":  # a model folder without the capture model's files
+        (tmp_path / "no-model").mkdir()
+        args = ["--backend", "neural", "--model-dir", str(tmp_path / "no-model")]
     else:
         import bpy
 
