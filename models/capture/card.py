@@ -34,7 +34,8 @@ def ratio(row: dict) -> float:
 
 def verdicts(table: dict) -> list[tuple[Target, float, bool]]:
     """Each target with its measured ratio and whether it is met (not when its split has no frames)."""
-    return [(t, ratio(table[t.split]), bool(ratio(table[t.split]) <= t.max_ratio)) for t in TARGETS]
+    ratios = [ratio(table[t.split]) for t in TARGETS]
+    return [(t, r, bool(r <= t.max_ratio)) for t, r in zip(TARGETS, ratios)]
 
 
 def _settings(folder: str) -> dict | None:
