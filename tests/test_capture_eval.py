@@ -176,14 +176,14 @@ def test_model_card_states_every_split_and_target_from_the_eval_report(tmp_path,
     assert "\n\nWhy.\n\n" in card
     table = report["synthetic"]["multirex_mm"]
     assert f"| all | 3 | {table['all']['capture']['mean']:.3f} | {table['all']['neutral_face']['mean']:.3f} | " \
-           f"{ratio(table['all']):.2f} |  |" in card
+           f"{ratio(table['all']):.3f} |  |" in card
     assert "`renders`: 3 renders, seed 11, 64², 1 samples per pixel" in card  # the held-out set's manifest
     meta = json.loads((weights / "tiny.json").read_text())
     for name in meta["sha256"]:
         assert f"| `{name}` | {(weights / name).stat().st_size} | `{meta['sha256'][name][:16]}…` |" in card
     for target, value, met in verdicts(table):
         assert met == (table[target.split]["frames"] > 0 and value <= target.max_ratio)
-        assert (f"{target.label} {value:.2f} against ≤ {target.max_ratio:.2f}" if value == value
+        assert (f"{target.label} {value:.3f} against ≤ {target.max_ratio:.2f}" if value == value
                 else f"{target.label}: no frames") in card  # an untrained model misses them all
     other = tmp_path / "other.json"
     other.write_text(json.dumps({**report, "model": "capture_light"}))

@@ -68,7 +68,7 @@ def render_card(meta: dict, report: dict, heldout: str, sizes: dict[str, int], n
     train, syn = meta["training"], report["synthetic"]
     cfg, table = train["config"], syn["multirex_mm"]
     met = verdicts(table)
-    missed = [f"{t.label} {r:.2f} against ≤ {t.max_ratio:.2f}" if r == r else f"{t.label}: no frames"
+    missed = [f"{t.label} {r:.3f} against ≤ {t.max_ratio:.2f}" if r == r else f"{t.label}: no frames"
               for t, r, ok in met if not ok]
     status = ("meets the capture targets" if not missed else
               "**misses the capture targets** (" + "; ".join(missed) + ")")
@@ -115,7 +115,7 @@ def render_card(meta: dict, report: dict, heldout: str, sizes: dict[str, int], n
         t = targets.get(name)
         goal = f"≤ {t.max_ratio:.2f} ({'met' if ratio(row) <= t.max_ratio else 'missed'})" if t else ""
         lines.append(f"| {SPLIT_LABELS.get(name, name)} | {row['frames']} | {row['capture']['mean']:.3f} | "
-                     f"{row['neutral_face']['mean']:.3f} | {ratio(row):.2f} | {goal} |")
+                     f"{row['neutral_face']['mean']:.3f} | {ratio(row):.3f} | {goal} |")
     lines += ["", f"Landmark NME {syn['landmark_nme']:.4f} (outer eye corners), "
               f"head pose {syn['pose_error_deg']:.2f}°, "
               f"gaze {syn['gaze_error_deg']:.2f}°, code L1 {syn['code_l1']:.4f}.", "",
