@@ -38,6 +38,11 @@ def verdicts(table: dict) -> list[tuple[Target, float, bool]]:
     return [(t, r, bool(r <= t.max_ratio)) for t, r in zip(TARGETS, ratios)]
 
 
+def _cell(text: str) -> str:
+    """Text for a Markdown table cell (a label's own pipes, as in |yaw|, would split the cell)."""
+    return text.replace("|", r"\|")
+
+
 def _settings(folder: str) -> dict | None:
     manifest = Path(folder) / "manifest.json"
     return json.loads(manifest.read_text())["settings"] if manifest.is_file() else None
@@ -114,7 +119,7 @@ def render_card(meta: dict, report: dict, heldout: str, sizes: dict[str, int], n
             continue
         t = targets.get(name)
         goal = f"≤ {t.max_ratio:.2f} ({'met' if ratio(row) <= t.max_ratio else 'missed'})" if t else ""
-        lines.append(f"| {SPLIT_LABELS.get(name, name)} | {row['frames']} | {row['capture']['mean']:.3f} | "
+        lines.append(f"| {_cell(SPLIT_LABELS.get(name, name))} | {row['frames']} | {row['capture']['mean']:.3f} | "
                      f"{row['neutral_face']['mean']:.3f} | {ratio(row):.3f} | {goal} |")
     lines += ["", f"Landmark NME {syn['landmark_nme']:.4f} (outer eye corners), "
               f"head pose {syn['pose_error_deg']:.2f}°, "
