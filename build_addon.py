@@ -44,8 +44,6 @@ MODEL_PACKAGES = {
 DEV_ONLY = ("main.py", "capture_bench.py")  # command lines of the repository (they build the head asset)
 SEMANTIC_WEIGHTS = ("semantic.json", "semantic_decoder.onnx", "semantic_expression_encoder.onnx",
                     "semantic_identity_encoder.onnx", "semantic_model_card.md")
-CAPTURE_META = "capture_light.json"  # the capture model, packed with its ONNX files when it has been trained
-CAPTURE_CARD = "capture_light_model_card.md"
 
 # The repacked MediaPipe wheel: a local version label says it is not the published wheel (Blender, which keeps
 # the higher version of two wheels of one name, prefers it to a published 0.10.14 another extension ships: README).
@@ -162,14 +160,17 @@ def weight_files(weights: Path) -> list[Path]:
     torch checkpoint is for training only, its fp16 file for CUDA)."""
     import json
 
+    from models.capture.card import card_file
+    from models.capture.runtime import DEFAULT_NAME, file_names
+
     files = [weights / name for name in SEMANTIC_WEIGHTS]
-    meta = weights / CAPTURE_META
+    names = file_names(DEFAULT_NAME)
+    meta = weights / names["meta"]
     if meta.is_file():
         recorded = json.loads(meta.read_text()).get("sha256", {})
         # the fp32 file only: the packed onnxruntime wheel is the CPU build, which never picks the fp16 one
-        files += [meta] + [weights / name for name in sorted(recorded) if name.endswith(".onnx")
-                           and not name.endswith("_fp16.onnx")]
-        card = weights / CAPTURE_CARD
+        files += [meta] + ([weights / names["fp32"]] if names["fp32"] in recorded else [])
+        card = weights / card_file(DEFAULT_NAME)
         files += [card] if card.is_file() else []
     return files
 

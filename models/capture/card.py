@@ -9,6 +9,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from models.capture.runtime import file_names
+
 
 @dataclass(frozen=True)
 class Target:
@@ -25,6 +27,11 @@ SPLIT_LABELS = {"all": "all", "yaw_0_20": "|yaw| < 20°", "yaw_20_45": "20°–4
                 "most_expressive_quarter": "most expressive quarter", "lips_visible": "lips in view",
                 "lips_hidden": "some lip point hidden", "face_px_0_64": "face < 64 px",
                 "face_px_64_128": "face 64–128 px", "face_px_128_up": "face ≥ 128 px"}
+
+
+def card_file(name: str) -> str:
+    """The card's file name beside NAME.json."""
+    return f"{name}_model_card.md"
 
 
 def ratio(row: dict) -> float:
@@ -86,9 +93,10 @@ def render_card(meta: dict, report: dict, heldout: str, sizes: dict[str, int], n
     lines += [f"| `{name}` | {sizes.get(name, 0)} | `{digest[:16]}…` |"
               for name, digest in sorted(meta["sha256"].items())]
     if meta.get("weights") == "fp16" and len(meta["sha256"]) == 3:
-        lines += ["", f"All three hold the same weights, at fp16: `{meta['name']}.onnx` stores them so and computes in "
-                  f"fp32 (ONNX Runtime's CPU provider), `{meta['name']}_fp16.onnx` computes in fp16 (CUDA), "
-                  f"`{meta['name']}.pt` is the torch state for `adapt` and `train --init`."]
+        files = file_names(meta["name"])
+        lines += ["", f"All three hold the same weights, at fp16: `{files['fp32']}` stores them so and computes in "
+                  f"fp32 (ONNX Runtime's CPU provider), `{files['fp16']}` computes in fp16 (CUDA), "
+                  f"`{files['torch']}` is the torch state for `adapt` and `train --init`."]
     losses = train.get("losses")
     lines += ["", "## Training", "",
               f"{train['steps']} steps, {train['minutes']:.0f} minutes, on {cfg.get('device')} "
@@ -147,13 +155,13 @@ def write_card(weights_dir: Path, name: str, report_path: Path, note: str = "") 
     from models.atomic_io import write_text
 
     weights_dir = Path(weights_dir)
-    meta = json.loads((weights_dir / f"{name}.json").read_text())
+    meta = json.loads((weights_dir / file_names(name)["meta"]).read_text())
     report = json.loads(Path(report_path).read_text())
     if report.get("model") != name:
         raise ValueError(f"{report_path} is an eval report of {report.get('model')!r}, not {name!r}; run "
                          f"`python -m models.capture eval --name {name} --json` first")
     heldout = report.get("data") or "HELDOUT"
     sizes = {f: (weights_dir / f).stat().st_size for f in meta["sha256"] if (weights_dir / f).is_file()}
-    out = weights_dir / f"{name}_model_card.md"
+    out = weights_dir / card_file(name)
     write_text(out, render_card(meta, report, heldout, sizes, note))
     return out
