@@ -192,6 +192,17 @@ def test_model_card_states_every_split_and_target_from_the_eval_report(tmp_path,
     assert "is an eval report of 'capture_light', not 'tiny'" in capsys.readouterr().err
 
 
+def test_the_card_names_how_many_of_a_folders_renders_training_read(tiny_renders, tmp_path):
+    """A render stopped early holds fewer samples than its manifest's count; the card says how many were read."""
+    from models.capture.card import _dataset_line
+
+    assert _dataset_line(str(tiny_renders), 2) == "`renders`: 2 (of the 3 asked for) renders, seed 11, 64², " \
+                                                  "1 samples per pixel"
+    assert _dataset_line(str(tiny_renders), 3) == _dataset_line(str(tiny_renders)) == \
+        "`renders`: 3 renders, seed 11, 64², 1 samples per pixel"
+    assert _dataset_line(str(tmp_path / "gone"), 5) == "`gone`: 5 renders (its manifest is not on this machine)"
+
+
 def test_target_verdicts_are_the_issue_targets():
     from models.capture.card import TARGETS, verdicts
 

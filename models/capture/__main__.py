@@ -66,7 +66,9 @@ def _train(a) -> None:
     if distributed.launch_rank() != 0:  # under torchrun only rank 0 exports
         return
     export(run_dir / "best.pt", a.out, a.name, a.semantic_dir,
-           info={"data": [str(d) for d in a.data], "samples": len(data), "real_frames": 0 if real is None else len(real),
+           info={"data": [str(d) for d in a.data], "samples": len(data),
+                 "data_samples": [sum(Path(p).is_relative_to(d) for p in data.image_paths) for d in a.data],
+                 "real_frames": 0 if real is None else len(real),
                  "losses": {**dataclasses.asdict(weights), "face_loss": True},
                  **({"init": str(a.init), "init_sha256": init.sha256} if init else {})})
 

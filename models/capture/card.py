@@ -55,11 +55,14 @@ def _settings(folder: str) -> dict | None:
     return json.loads(manifest.read_text())["settings"] if manifest.is_file() else None
 
 
-def _dataset_line(folder: str) -> str:
+def _dataset_line(folder: str, used: int | None = None) -> str:
+    """`used`: how many of the folder's renders training read (a render stopped early holds fewer than its count)."""
     s = _settings(folder)
     if s is None:
-        return f"`{Path(folder).name}` (its manifest is not on this machine)"
-    return (f"`{Path(folder).name}`: {s['count']} renders, seed {s['seed']}, {s['resolution']}², "
+        return f"`{Path(folder).name}`" + (f": {used} renders" if used is not None else "") + \
+            " (its manifest is not on this machine)"
+    count = s["count"] if used is None or used == s["count"] else f"{used} (of the {s['count']} asked for)"
+    return (f"`{Path(folder).name}`: {count} renders, seed {s['seed']}, {s['resolution']}², "
             f"{s['samples']} samples per pixel")
 
 
@@ -108,7 +111,8 @@ def render_card(meta: dict, report: dict, heldout: str, sizes: dict[str, int], n
               f"lr {cfg['lr']} → {cfg['lr_final']}, mirror {cfg.get('mirror')}, augmentation "
               f"{cfg.get('augment')}" + (f", loss weights {json.dumps(losses)}" if losses else "") + ").", "",
               "Synthetic renders (`python -m synthetic render`):", ""]
-    lines += [f"- {_dataset_line(d)}" for d in train.get("data", [])]
+    data = train.get("data", [])
+    lines += [f"- {_dataset_line(d, n)}" for d, n in zip(data, train.get("data_samples", [None] * len(data)))]
     lines += [f"- {train.get('samples', '?')} samples in all; real domain: {train.get('real_frames', 0)} unlabeled "
               "frames of `../shared/media/real/`", ""]
     if train.get("history"):
