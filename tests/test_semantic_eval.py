@@ -101,8 +101,8 @@ def test_shipped_weights_meet_the_targets(head_asset, tmp_path):
     from models.semantic.runtime import SemanticRuntime
 
     runtime = SemanticRuntime()
-    # not the asset's digest: its bytes follow the CPU's float kernels (the same pins and inputs built another digest
-    # on an AVX-512 machine), so the topology is checked here and the shapes by the targets below
+    # not the asset's digest: its bytes can differ between CPUs (the same pins and inputs built another digest on an
+    # AVX-512 machine), so the topology is checked here and the shapes by the targets below
     assert runtime.meta["n_vertices"] == len(head_asset.template), "re-export after rebuilding the head asset"
     scores = report(head_asset, runtime.retarget, tmp_path)
     for key, target in TARGETS.items():

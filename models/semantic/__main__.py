@@ -104,8 +104,9 @@ def cmd_eval(args) -> int:
         runtime = SemanticRuntime(args.weights)  # before the asset: bad weights fail at once
         asset = _asset(args)
         if runtime.meta.get("asset_digest") != D.asset_digest(asset):
-            print("warning: the exported weights were trained on another build of the head asset (a rebuild, or the "
-                  "same inputs on a CPU whose float kernels round differently); the scores below say whether it matters",
+            print("warning: the exported weights were trained on another build of the head asset (a rebuild, or "
+                  "the same inputs on a CPU whose float kernels round differently); the scores below say whether "
+                  "it matters",
                   file=sys.stderr)
         retarget = runtime.retarget
     scores = report(asset, retarget, args.cache)
