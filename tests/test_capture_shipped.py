@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from models.capture.card import card_file, ratio
-from models.capture.runtime import DEFAULT_NAME, WEIGHTS_DIR, CaptureOptions, CaptureRuntime
+from models.capture.runtime import DEFAULT_NAME, WEIGHTS_DIR, CaptureOptions, CaptureRuntime, file_names
 
 SEED = 1000013  # held out: training sets use seeds 0–8, the README's held-out sets 1000003 and 1000007
 COUNT = 32
@@ -36,7 +36,7 @@ def heldout(tmp_path_factory, head_asset):
 def test_the_shipped_model_loads_with_its_checks_and_has_a_card_of_these_files():
     runtime = CaptureRuntime(CaptureOptions(providers=("CPUExecutionProvider",)))  # sha256 of every file checked
     assert runtime.mirror_average and runtime.resolution == 128
-    meta = json.loads((WEIGHTS_DIR / f"{DEFAULT_NAME}.json").read_text())
+    meta = json.loads((WEIGHTS_DIR / file_names(DEFAULT_NAME)["meta"]).read_text())
     card = (WEIGHTS_DIR / card_file(DEFAULT_NAME)).read_text()
     for name, digest in meta["sha256"].items():  # a model replaced without a new card fails here
         assert f"| `{name}` | {(WEIGHTS_DIR / name).stat().st_size} | `{digest[:16]}…` |" in card
